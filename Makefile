@@ -1,0 +1,36 @@
+# Two entry points (see README): `make demo` and `make test`.
+# Both create .venv, install the package with its extras and make sure redis-server >= 6.2 is present.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint typecheck unit system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[all,dev]'
+	touch $@
+
+system-deps:
+	@sh scripts/ensure-system-deps.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench examples scripts typing_tests
+	$(BIN)/ruff format --check src tests bench examples scripts typing_tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) system-deps lint typecheck
+	$(BIN)/python -m pytest
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+demo: $(STAMP) system-deps
+	$(BIN)/hasession demo
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -1,0 +1,63 @@
+"""Concurrency primitives of the async driver. ``_sync/_compat.py`` has the same names."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.connection import Connection, ConnectionPool, SSLConnection, UnixDomainSocketConnection
+
+from .._session import Session
+
+__all__ = [
+    "Connection",
+    "ConnectionPool",
+    "Guard",
+    "Redis",
+    "SSLConnection",
+    "Signal",
+    "UnixDomainSocketConnection",
+    "lazy",
+    "sleep",
+    "spawn",
+]
+
+sleep = asyncio.sleep
+
+
+class Guard:
+    """No lock needed: asyncio code between two ``await`` runs alone."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class Signal:
+    """Wakes every waiter when the store learns something about the topology."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+
+
+def spawn(target: Callable[[], Coroutine[Any, Any, None]], name: str) -> asyncio.Task[None]:
+    """Run ``target`` in the background (a task here, a daemon thread in the sync twin)."""
+    return asyncio.get_running_loop().create_task(target(), name=name)
+
+
+def lazy(load: Callable[[Session], Awaitable[None]]) -> Callable[[Session], None] | None:
+    """Async sessions cannot load on first access: the adapter awaits the load."""
+    return None

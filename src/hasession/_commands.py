@@ -1,0 +1,97 @@
+"""The contract between the sans-IO flows and the drivers.
+
+A flow yields :class:`Batch` values and receives their replies. A batch is sent in one round
+trip on one connection to the node that owns ``route``. Every command in it has an
+idempotent form (HA-NOTES §5), so the drivers may resend a whole batch when its outcome is
+unknown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import TypeAlias, TypeVar
+
+from ._exceptions import NotReplicated, StoreError
+from ._topology import Address
+
+__all__ = ["Arg", "Batch", "Call", "Command", "Eval", "Flow", "Reply", "Script"]
+
+Arg: TypeAlias = "str | bytes | int | float"
+Reply: TypeAlias = object
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A Lua script, sent with ``EVALSHA`` and re-sent with ``EVAL`` after ``NOSCRIPT``."""
+
+    name: str
+    source: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A plain command."""
+
+    args: tuple[Arg, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Eval:
+    """A script call with its keys and arguments."""
+
+    script: Script
+    keys: tuple[str, ...]
+    args: tuple[Arg, ...]
+
+    def as_args(self, *, by_sha: bool) -> tuple[Arg, ...]:
+        head: tuple[Arg, ...] = ("EVALSHA", self.script.sha) if by_sha else ("EVAL", self.script.source)
+        return (*head, len(self.keys), *self.keys, *self.args)
+
+
+Command: TypeAlias = "Call | Eval"
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Commands sent together, in order, on one connection, in one round trip."""
+
+    commands: tuple[Command, ...]
+    #: A key of the batch; on a Cluster it picks the node (all keys share its slot).
+    route: str
+    #: Whether it writes (and so must reach a master, and waits per durability).
+    write: bool = True
+    #: Replicas ``WAIT`` must confirm after the batch (0: no ``WAIT``).
+    wait_replicas: int = 0
+    wait_timeout_ms: int = 0
+    #: Send to this node, once: its errors are thrown into the flow instead of retried
+    #: (used by discovery, which moves on to the next Sentinel itself).
+    node: Address | None = None
+
+    def wire(self, *, by_sha: bool = True) -> list[tuple[Arg, ...]]:
+        """The commands as argument tuples, with the ``WAIT`` appended when asked."""
+        out = [c.as_args(by_sha=by_sha) if isinstance(c, Eval) else c.args for c in self.commands]
+        if self.wait_replicas:
+            out.append(("WAIT", self.wait_replicas, self.wait_timeout_ms))
+        return out
+
+    def settle(self, replies: list[Reply]) -> list[Reply]:
+        """Raise the first error reply; check ``WAIT`` (short is not acknowledged) and drop it."""
+        for reply in replies:
+            if isinstance(reply, StoreError):
+                raise reply
+        if not self.wait_replicas:
+            return replies
+        acked = replies[-1]
+        if not isinstance(acked, int) or acked < self.wait_replicas:
+            raise NotReplicated(f"WAIT confirmed {acked} of {self.wait_replicas} replicas")
+        return replies[:-1]
+
+
+Flow: TypeAlias = Generator[Batch, "list[Reply]", T]

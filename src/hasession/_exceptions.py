@@ -1,0 +1,162 @@
+"""Every exception and warning hasession raises.
+
+The tree::
+
+    * SessionError
+      x ConfigurationError(SessionError, ValueError)
+      x SessionNotLoaded          an async adapter's session was used before ``await ... load``
+      x SessionDataError          (.payload, .original_error)
+        + TamperedSession         a cookie or stored value failed its signature / tag
+        + UndecodableSession      stored bytes are not valid session data
+        + SessionTooLarge         the encoded session exceeds ``max_size``
+      x StoreError
+        + StoreUnavailable        (.attempts, .retry_after) nothing more to try within the hold budget
+          - MasterNotFound        no Sentinel knows a master, or none answered
+          - FailoverInProgress    READONLY / LOADING / MASTERDOWN / NOREPLICAS / BUSY / TRYAGAIN /
+                                  CLUSTERDOWN / a failover announced by Sentinel; never applied
+          - StoreConnectionError  refused / reset connection
+          - StoreTimeout          no reply in time: the outcome of a write is unknown
+          - NotReplicated         ``WAIT`` came back short in ``replicated`` durability
+        + ConcurrentUpdate        compare-and-set mode: another save landed since the load
+        + StoreResponseError      Redis answered with an error nobody can retry (a bug or misconfig)
+    * HASessionWarning(Warning)
+      x InsecureCookieWarning
+
+The attempt-level subclasses of :class:`StoreUnavailable` are what one try against Redis can
+fail with; the drivers retry them, and when the hold budget is spent they raise a plain
+:class:`StoreUnavailable` whose ``attempts`` lists every try. Framework adapters answer it with
+``503`` and ``Retry-After``. Adapters never see a redis-py exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "Attempt",
+    "ConcurrentUpdate",
+    "ConfigurationError",
+    "FailoverInProgress",
+    "HASessionWarning",
+    "InsecureCookieWarning",
+    "MasterNotFound",
+    "NotReplicated",
+    "SessionDataError",
+    "SessionError",
+    "SessionNotLoaded",
+    "SessionTooLarge",
+    "StoreConnectionError",
+    "StoreError",
+    "StoreResponseError",
+    "StoreTimeout",
+    "StoreUnavailable",
+    "TamperedSession",
+    "UndecodableSession",
+]
+
+
+class SessionError(Exception):
+    """Base class of every hasession error."""
+
+
+class ConfigurationError(SessionError, ValueError):
+    """A configuration value or URL is invalid. Raised at start-up, never per request."""
+
+
+class SessionNotLoaded(SessionError):
+    """An unloaded session was read. Async code must ``await`` its loading first."""
+
+
+class SessionDataError(SessionError):
+    """Session data could not be read or written as such."""
+
+    def __init__(
+        self, message: str, *, payload: bytes | None = None, original_error: BaseException | None = None
+    ):
+        super().__init__(message)
+        #: The offending bytes, when known (never logged by hasession).
+        self.payload = payload
+        #: The underlying exception, when there is one.
+        self.original_error = original_error
+
+
+class TamperedSession(SessionDataError):
+    """A signature or authentication tag did not verify."""
+
+
+class UndecodableSession(SessionDataError):
+    """Stored bytes are not valid session data (corrupt, or written by something else)."""
+
+
+class SessionTooLarge(SessionDataError):
+    """The encoded session is larger than the configured ``max_size``."""
+
+
+class StoreError(SessionError):
+    """The session store failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One failed try of a store operation: what failed, where, and when (monotonic seconds)."""
+
+    error: StoreError
+    address: str
+    at: float
+
+
+class StoreUnavailable(StoreError):
+    """The store could not serve the operation within its hold budget.
+
+    Framework adapters answer it with ``503 Service Unavailable`` and ``Retry-After``.
+    """
+
+    def __init__(self, message: str, *, attempts: tuple[Attempt, ...] = (), retry_after: int = 5) -> None:
+        super().__init__(message)
+        #: Every failed try, oldest first.
+        self.attempts = attempts
+        #: Seconds to suggest in ``Retry-After``.
+        self.retry_after = retry_after
+
+    #: Whether the failed command is known not to have been applied (safe to retry anything).
+    not_applied: bool = False
+
+
+class MasterNotFound(StoreUnavailable):
+    """No Sentinel answered, or none knows a master for the name."""
+
+    not_applied = True
+
+
+class FailoverInProgress(StoreUnavailable):
+    """Redis refused the command because of a failover (READONLY, LOADING, ...). Not applied."""
+
+    not_applied = True
+
+
+class StoreConnectionError(StoreUnavailable):
+    """The connection was refused or lost."""
+
+
+class StoreTimeout(StoreUnavailable):
+    """No reply in time: a write may or may not have been applied."""
+
+
+class NotReplicated(StoreUnavailable):
+    """``WAIT`` confirmed fewer replicas than ``replicated`` durability requires."""
+
+
+class ConcurrentUpdate(StoreError):
+    """Compare-and-set mode: another request saved this session since it was loaded."""
+
+
+class StoreResponseError(StoreError):
+    """Redis answered with an error that no retry can fix."""
+
+
+class HASessionWarning(Warning):
+    """Base class of hasession's warnings."""
+
+
+class InsecureCookieWarning(HASessionWarning):
+    """The cookie options are unsafe outside local development (e.g. ``secure=False``)."""

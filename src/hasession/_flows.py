@@ -1,0 +1,329 @@
+"""Sans-IO operations: pure generators that yield batches of commands and get replies.
+
+Nothing here touches a socket or a clock: the drivers pass ``now_ms`` and a request id in,
+run the batches, and retry a batch whose outcome is unknown (every batch is idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from ._codec import Codec
+from ._commands import Batch, Call, Eval, Flow, Reply
+from ._config import DurabilityPolicy, SessionPolicy
+from ._exceptions import ConcurrentUpdate, SessionDataError, SessionTooLarge, StoreResponseError
+from ._ids import IdCodec, SessionId
+from ._keys import KeySchema
+from ._scripts import CYCLE, DESTROY, INDEX_ADD, LOAD, SAVE
+from ._session import Session, StoredSession
+
+__all__ = ["Context", "SaveResult", "SessionInfo"]
+
+log = logging.getLogger("hasession")
+_DATA = "."
+_USER = "@u"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaveResult:
+    """What the response must do with the cookie after a save.
+
+    .. versionadded:: 0.1
+    """
+
+    #: ``"set"``: send ``value``; ``"delete"``: expire the cookie; ``"keep"``: the browser's
+    #: cookie is still right.
+    cookie: Literal["set", "delete", "keep"]
+    #: The signed cookie value of the stored session (also with ``"keep"``).
+    value: str | None = None
+    #: The sliding TTL was refreshed: a cookie with ``Max-Age`` should be re-sent.
+    refresh: bool = False
+    #: Whether Redis was written.
+    wrote: bool = False
+
+
+KEEP = SaveResult(cookie="keep")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionInfo:
+    """One session of a user, as listed by ``sessions_of``: safe to show, cannot log anyone in.
+
+    .. versionadded:: 0.1
+    """
+
+    public_id: str
+    created_ms: int
+    last_seen_ms: int
+    expires_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    """Everything the flows need, built once per store."""
+
+    ids: IdCodec
+    keys: KeySchema
+    codec: Codec
+    policy: SessionPolicy
+    durability: DurabilityPolicy
+
+    # -- batches -----------------------------------------------------------------------------
+
+    def write(self, route: str, *commands: Call | Eval) -> Batch:
+        durable = self.durability.mode == "replicated"
+        return Batch(
+            commands,
+            route=route,
+            wait_replicas=self.durability.replicas if durable else 0,
+            wait_timeout_ms=self.durability.wait_timeout_ms if durable else 0,
+        )
+
+    # -- flows -------------------------------------------------------------------------------
+
+    def load(self, sid: SessionId, now_ms: int) -> Flow[StoredSession | None]:
+        """Read a session and refresh its sliding TTL when due, in one round trip."""
+        key, p = self.keys.data(sid), self.policy
+        script = Eval(LOAD, (key,), (now_ms, p.idle_timeout * 1000, p.touch_interval * 1000))
+        (reply,) = yield Batch((script,), route=key)
+        return None if not reply else self._decode(sid, _pairs(reply), now_ms)
+
+    def save(self, session: Session, now_ms: int, rid: str) -> Flow[SaveResult]:
+        """Write what the request changed: nothing, a delta, a new session, an id cycle or a delete."""
+        if session.destroyed:
+            return (yield from self._destroy(session))
+        if not session.loaded:
+            return KEEP
+        sets, dels = self._delta(session)
+        if session.stored is None or session.sid is None:
+            return (yield from self._create(session, sets, now_ms, rid))
+        if session.cycle_requested:
+            return (yield from self._cycle(session, session.sid, sets, dels, now_ms, rid))
+        if not sets and not dels and not session.user_changed:
+            return self._kept(session, session.sid, wrote=False)
+        return (yield from self._update(session, session.sid, sets, dels, now_ms, rid))
+
+    def revoke(self, public_id: str, user_id: str | None) -> Flow[bool]:
+        """Destroy a session by its public id (and drop it from its user's index)."""
+        key = self.keys.data_for_public(public_id)
+        (deleted,) = yield self.write(
+            key, Eval(DESTROY, (key, key + ":x"), (self.policy.tombstone_ttl * 1000,))
+        )
+        if user_id is not None:
+            index = self.keys.user_index(self.ids.hash_user(user_id))
+            yield self.write(index, Call(("ZREM", index, public_id)))
+        return bool(deleted)
+
+    def sessions_of(self, user_id: str, now_ms: int) -> Flow[list[SessionInfo]]:
+        """The live sessions of a user, oldest first."""
+        index = self.keys.user_index(self.ids.hash_user(user_id))
+        (members,) = yield Batch((Call(("ZRANGEBYSCORE", index, now_ms, "+inf")),), route=index, write=False)
+        found = []
+        for member in members:  # type: ignore[attr-defined]
+            public_id = _text(member)
+            key = self.keys.data_for_public(public_id)
+            (meta,) = yield Batch((Call(("HMGET", key, "@c", "@t", "@x")),), route=key, write=False)
+            if meta[0] is not None and int(meta[2]) > now_ms:  # type: ignore[index]
+                created, seen, expires = (int(v) for v in meta)  # type: ignore[attr-defined]
+                found.append(
+                    SessionInfo(
+                        public_id=public_id, created_ms=created, last_seen_ms=seen, expires_ms=expires
+                    )
+                )
+        return found
+
+    def public_id(self, session: Session) -> str | None:
+        """The loggable id of a stored session."""
+        return self.keys.public_id(session.sid) if session.sid is not None and not session.new else None
+
+    # -- save paths --------------------------------------------------------------------------
+
+    def _create(self, session: Session, sets: dict[str, bytes], now_ms: int, rid: str) -> Flow[SaveResult]:
+        if not sets and session.user_id is None:
+            return SaveResult(cookie="delete") if session.sid is not None else KEEP
+        expires = now_ms + self.policy.absolute_timeout * 1000
+        while True:  # a fresh id: never adopt an id a client made up (session fixation)
+            sid = self.ids.new()
+            status = yield from self._run_save(sid, "c", sets, (), now_ms, rid, expires)
+            if status[0] != "COLLISION":
+                break
+        yield from self._index(session, sid, None, expires, now_ms)
+        return SaveResult(cookie="set", value=self.ids.sign(sid), wrote=True)
+
+    def _update(
+        self, session: Session, sid: SessionId, sets: dict[str, bytes], dels: set[str], now_ms: int, rid: str
+    ) -> Flow[SaveResult]:
+        status = yield from self._run_save(sid, "u", sets, dels, now_ms, rid, 0, self._expected(session))
+        if status[0] != "OK":
+            return self._vanished(session, status)
+        if session.user_changed:
+            yield from self._index(session, sid, None, session.stored.expires_ms, now_ms)  # type: ignore[union-attr]
+        return self._kept(session, sid, wrote=True)
+
+    def _cycle(
+        self, session: Session, old: SessionId, sets: dict[str, bytes], dels: set[str], now_ms: int, rid: str
+    ) -> Flow[SaveResult]:
+        new = self.ids.cycle(old)
+        p, old_key = self.policy, self.keys.data(old)
+        delta = _delta_args(sets, dels)
+        args = (rid, now_ms, p.idle_timeout * 1000, p.tombstone_ttl * 1000, self._expected(session), *delta)
+        keys = (old_key, self.keys.tombstone(old), self.keys.data(new))
+        (status,) = yield self.write(old_key, Eval(CYCLE, keys, args))
+        status = _status(status)
+        if status[0] != "OK":
+            return self._vanished(session, status)
+        yield from self._index(session, new, self.keys.public_id(old), session.stored.expires_ms, now_ms)  # type: ignore[union-attr]
+        return self._set(new)
+
+    def _destroy(self, session: Session) -> Flow[SaveResult]:
+        if session.sid is None:
+            return KEEP
+        if not session.loaded or session.stored is not None:
+            yield from self.revoke(
+                self.keys.public_id(session.sid), session.stored.user_id if session.stored else None
+            )
+        return SaveResult(cookie="delete", wrote=True)
+
+    def _run_save(
+        self,
+        sid: SessionId,
+        mode: str,
+        sets: dict[str, bytes],
+        dels: set[str] | tuple[()],
+        now_ms: int,
+        rid: str,
+        expires: int,
+        expected: str = "",
+    ) -> Flow[list[str]]:
+        key = self.keys.data(sid)
+        args = (
+            mode,
+            rid,
+            now_ms,
+            self.policy.idle_timeout * 1000,
+            expires,
+            expected,
+            *_delta_args(sets, dels),
+        )
+        (reply,) = yield self.write(key, Eval(SAVE, (key, self.keys.tombstone(sid)), args))
+        return _status(reply)
+
+    def _index(
+        self, session: Session, sid: SessionId, drop: str | None, expires: int, now_ms: int
+    ) -> Flow[None]:
+        stored = session.stored
+        previous = stored.user_id if stored is not None else None
+        if previous is not None and previous != session.user_id:
+            old_index = self.keys.user_index(self.ids.hash_user(previous))
+            yield self.write(old_index, Call(("ZREM", old_index, drop or self.keys.public_id(sid))))
+        if session.user_id is None:
+            return
+        index = self.keys.user_index(self.ids.hash_user(session.user_id))
+        args: tuple[str | int, ...] = (now_ms, expires, self.keys.public_id(sid), *((drop,) if drop else ()))
+        yield self.write(index, Eval(INDEX_ADD, (index,), args))
+
+    # -- pure helpers ------------------------------------------------------------------------
+
+    def _delta(self, session: Session) -> tuple[dict[str, bytes], set[str]]:
+        """Encoded fields to set and field names to delete; enforces ``max_size``."""
+        assigned, removed = session.changes()
+        stored = session.stored.plain if session.stored else {}
+        for key in session.read_keys():  # values mutated in place
+            if key in stored and orjson.dumps(dict.__getitem__(session, key)) != stored[key]:
+                assigned[key] = dict.__getitem__(session, key)
+        tag = session.sid.tag if session.sid is not None else ""
+        sets = {_DATA + k: self.codec.encode(v, context=_context(tag, k)) for k, v in assigned.items()}
+        if session.user_changed:
+            sets[_USER] = self.codec.encode(session.user_id, context=_context(tag, _USER))
+        self._check_size(session, assigned, removed)
+        return sets, {_DATA + k for k in removed} | (
+            {_USER} if session.user_changed and session.user_id is None else set()
+        )
+
+    def _check_size(self, session: Session, assigned: dict[str, Any], removed: set[str]) -> None:
+        if not assigned:
+            return
+        stored = session.stored.plain if session.stored else {}
+        sizes = {k: len(v) + len(k) for k, v in stored.items() if k not in removed}
+        sizes.update({k: len(orjson.dumps(v)) + len(k) for k, v in assigned.items()})
+        total = sum(sizes.values())
+        if total > self.policy.max_size:
+            raise SessionTooLarge(f"session is {total} bytes, more than max_size={self.policy.max_size}")
+
+    def _decode(self, sid: SessionId, fields: dict[str, bytes], now_ms: int) -> StoredSession:
+        stored = StoredSession(
+            data={},
+            version=int(fields.get("@v", b"0")),
+            created_ms=int(fields.get("@c", b"0")),
+            expires_ms=int(fields.get("@x", b"0")),
+            touched=now_ms - int(fields.get("@t", b"0")) >= self.policy.touch_interval * 1000,
+        )
+        for name, raw in fields.items():
+            if name.startswith(_DATA):
+                self._decode_value(sid, stored, name[1:], raw)
+            elif name == _USER:
+                stored.user_id = self.codec.decode(raw, context=_context(sid.tag, _USER))
+        return stored
+
+    def _decode_value(self, sid: SessionId, stored: StoredSession, key: str, raw: bytes) -> None:
+        try:
+            value = self.codec.decode(raw, context=_context(sid.tag, key))
+        except SessionDataError as exc:  # drop the bad value, keep the session
+            log.error("hasession: dropped undecodable value %r of session %s: %s", key, sid, exc)
+            return
+        stored.data[key] = value
+        stored.plain[key] = orjson.dumps(value)
+
+    def _expected(self, session: Session) -> str:
+        if self.policy.concurrency != "cas" or session.stored is None:
+            return ""
+        return str(session.stored.version)
+
+    def _vanished(self, session: Session, status: list[str]) -> SaveResult:
+        if status[0] == "CONFLICT":
+            raise ConcurrentUpdate(
+                f"session {session.sid!r} changed since it was loaded (version {status[1]})"
+            )
+        log.info(
+            "hasession: session %r was %s before this request saved; not resurrected", session.sid, status[0]
+        )
+        return SaveResult(cookie="delete")
+
+    def _kept(self, session: Session, sid: SessionId, *, wrote: bool) -> SaveResult:
+        touched = session.stored is not None and session.stored.touched
+        return SaveResult(cookie="keep", value=self.ids.sign(sid), refresh=touched, wrote=wrote)
+
+    def _set(self, sid: SessionId) -> SaveResult:
+        return SaveResult(cookie="set", value=self.ids.sign(sid), wrote=True)
+
+
+def _context(tag: str, key: str) -> bytes:
+    return f"{tag}\0{key}".encode()
+
+
+def _delta_args(sets: dict[str, bytes], dels: set[str] | tuple[()]) -> tuple[str | bytes | int, ...]:
+    flat: list[str | bytes | int] = [len(sets)]
+    for name, value in sets.items():
+        flat += (name, value)
+    flat.append(len(dels))
+    flat.extend(sorted(dels))
+    return tuple(flat)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _pairs(reply: Reply) -> dict[str, bytes]:
+    items = list(reply)  # type: ignore[call-overload]
+    return {_text(items[i]): items[i + 1] for i in range(0, len(items), 2)}
+
+
+def _status(reply: Reply) -> list[str]:
+    if not isinstance(reply, list) or not reply:
+        raise StoreResponseError(f"unexpected script reply {reply!r}")
+    return [_text(v) for v in reply]

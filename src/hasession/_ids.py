@@ -1,0 +1,115 @@
+"""Session ids: generation, cookie signing and the keyed hash stored in Redis.
+
+A session id is 38 random bytes: a 6-byte *slot tag* followed by a 32-byte (256-bit) secret.
+The tag is not secret; it becomes the Redis Cluster hash tag, and :meth:`IdCodec.cycle` keeps
+it so an id rotation stays inside one slot (atomic, no cross-slot ``RENAME``).
+
+The cookie carries ``<id>.<signature>``: a forged, malformed or oversized cookie is rejected
+here, before any Redis call. Redis only ever sees the tag and an HMAC of the whole id, so a
+dump or ``MONITOR`` reveals nothing a client could present as a cookie.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ._config import Secret
+
+__all__ = ["IdCodec", "SessionId"]
+
+TAG_BYTES = 6
+SECRET_BYTES = 32
+SIG_BYTES = 16
+_ID_CHARS = -(-(TAG_BYTES + SECRET_BYTES) * 4 // 3)  # unpadded base64url length
+_SIG_CHARS = -(-SIG_BYTES * 4 // 3)
+MAX_COOKIE_CHARS = _ID_CHARS + 1 + _SIG_CHARS
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes | None:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _derive(key: Secret, purpose: bytes) -> bytes:
+    return hmac.new(key.reveal(), b"hasession/" + purpose, hashlib.sha256).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionId:
+    """A verified session id: ``value`` goes in the cookie; ``tag`` and ``hashed`` go to Redis."""
+
+    value: str
+    tag: str
+    hashed: str
+
+    def __repr__(self) -> str:  # never put the raw id in logs or tracebacks
+        return f"SessionId(hashed={self.hashed[:12]!r}…)"
+
+
+class IdCodec:
+    """Makes, signs, verifies and hashes session ids with a list of keys, oldest first.
+
+    The newest key signs; every key verifies, so keys can be rotated without logging anyone
+    out. The at-rest hash uses a key derived from the *oldest* key, so adding keys never
+    changes where a session is stored.
+    """
+
+    __slots__ = ("_hash_key", "_sign_keys")
+
+    def __init__(self, keys: Sequence[Secret]) -> None:
+        self._sign_keys = tuple(_derive(k, b"cookie-signature") for k in reversed(keys))
+        self._hash_key = _derive(keys[0], b"id-hash")
+
+    def new(self) -> SessionId:
+        """A fresh random id with a fresh slot tag."""
+        return self._make(secrets.token_bytes(TAG_BYTES))
+
+    def cycle(self, old: SessionId) -> SessionId:
+        """A fresh random id that keeps ``old``'s slot tag (same Cluster slot)."""
+        tag = _unb64(old.tag)
+        assert tag is not None
+        return self._make(tag)
+
+    def sign(self, sid: SessionId) -> str:
+        """The cookie value for ``sid``."""
+        return f"{sid.value}.{_b64(self._mac(self._sign_keys[0], sid.value))}"
+
+    def verify(self, cookie: str | None) -> SessionId | None:
+        """The id a cookie carries, or ``None`` when it is missing, malformed, oversized or forged."""
+        if not cookie or len(cookie) != MAX_COOKIE_CHARS or cookie[_ID_CHARS] != ".":
+            return None
+        value, signature = cookie[:_ID_CHARS], _unb64(cookie[_ID_CHARS + 1 :])
+        raw = _unb64(value)
+        if raw is None or signature is None or len(raw) != TAG_BYTES + SECRET_BYTES:
+            return None
+        if not any(hmac.compare_digest(self._mac(k, value), signature) for k in self._sign_keys):
+            return None
+        return self._identify(value, raw[:TAG_BYTES])
+
+    def hash_user(self, user_id: str) -> str:
+        """Keyed hash of a user id, for the per-user index key."""
+        return _b64(hmac.new(self._hash_key, b"user:" + user_id.encode(), hashlib.sha256).digest()[:18])
+
+    def _make(self, tag: bytes) -> SessionId:
+        value = _b64(tag + secrets.token_bytes(SECRET_BYTES))
+        return self._identify(value, tag)
+
+    def _identify(self, value: str, tag: bytes) -> SessionId:
+        digest = hmac.new(self._hash_key, value.encode(), hashlib.sha256).digest()
+        return SessionId(value=value, tag=_b64(tag), hashed=_b64(digest))
+
+    @staticmethod
+    def _mac(key: bytes, value: str) -> bytes:
+        return hmac.new(key, value.encode(), hashlib.sha256).digest()[:SIG_BYTES]

@@ -1,0 +1,85 @@
+"""The one boundary where redis-py meets hasession: error mapping and connection settings.
+
+Shared by the sync and async drivers; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis.exceptions as rex
+
+from ._exceptions import StoreConnectionError, StoreError, StoreResponseError, StoreTimeout
+from ._routing import error_from_reply
+from ._topology import Address, ConnectionOptions
+
+__all__ = ["connection_kwargs", "map_redis_errors"]
+
+
+@contextmanager
+def map_redis_errors(address: Address | str) -> Iterator[None]:
+    """Translate redis-py exceptions into :class:`StoreError` subclasses, chaining the original."""
+    try:
+        yield
+    except rex.TimeoutError as exc:
+        raise StoreTimeout(f"{address}: timed out") from exc
+    except rex.ResponseError as exc:
+        raise reply_error(exc) from exc
+    except rex.AuthenticationError as exc:  # misconfiguration: retrying cannot help
+        raise StoreResponseError(f"{address}: authentication failed: {exc}") from exc
+    except (rex.ConnectionError, OSError) as exc:
+        raise StoreConnectionError(f"{address}: {exc}") from exc
+    except rex.RedisError as exc:
+        raise StoreConnectionError(f"{address}: {type(exc).__name__}: {exc}") from exc
+
+
+# redis-py strips the error code from the message of these classes.
+_CODES: tuple[tuple[type[Exception], str], ...] = (
+    (rex.ReadOnlyError, "READONLY"),
+    (rex.BusyLoadingError, "LOADING"),
+    (rex.NoScriptError, "NOSCRIPT"),
+    (rex.MasterDownError, "MASTERDOWN"),
+    (rex.AskError, "ASK"),
+    (rex.MovedError, "MOVED"),
+    (rex.TryAgainError, "TRYAGAIN"),
+    (rex.ClusterDownError, "CLUSTERDOWN"),
+)
+
+
+def reply_error(exc: rex.ResponseError) -> StoreError:
+    """A Redis error reply read off the wire, as a :class:`StoreError`."""
+    text = str(exc)
+    code = next((c for cls, c in _CODES if isinstance(exc, cls)), None)
+    return error_from_reply(f"{code} {text}" if code and not text.startswith(code) else text)
+
+
+def connection_kwargs(
+    options: ConnectionOptions, address: Address | None, unix_path: str | None = None
+) -> dict[str, Any]:
+    """Keyword arguments for a redis-py ``ConnectionPool`` (sync and async take the same)."""
+    kwargs: dict[str, Any] = {
+        "db": options.db,
+        "username": options.username,
+        "password": options.password.reveal().decode() if options.password else None,
+        "socket_timeout": options.socket_timeout,
+        "socket_connect_timeout": options.connect_timeout,
+        "client_name": options.client_name,
+        "max_connections": options.max_connections,
+        "retry_on_timeout": False,
+        "health_check_interval": 0,
+    }
+    if unix_path is not None:
+        kwargs["path"] = unix_path
+        return kwargs
+    assert address is not None
+    kwargs.update(host=address.host, port=address.port, socket_keepalive=True)
+    if options.tls:
+        kwargs.update(
+            ssl_ca_certs=options.ssl_ca_certs,
+            ssl_certfile=options.ssl_certfile,
+            ssl_keyfile=options.ssl_keyfile,
+            ssl_cert_reqs=options.ssl_cert_reqs,
+        )
+    return kwargs

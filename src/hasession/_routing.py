@@ -1,0 +1,132 @@
+"""Which node a batch goes to, and what a failure says about the topology. Pure.
+
+A router answers :meth:`Router.plan` with one of three plans:
+
+- :class:`Send`: send the batch to this address;
+- :class:`Hold`: a failover is under way; wait for news (or the deadline) and ask again;
+- :class:`Discover`: run this flow (it asks Sentinels / nodes) and report what it found.
+
+Drivers feed back what happened (:meth:`Router.succeeded`, :meth:`Router.failed`,
+:meth:`Router.discovered`) and Sentinel's pub/sub events (:meth:`Router.on_event`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from ._commands import Batch, Flow
+from ._exceptions import (
+    FailoverInProgress,
+    MasterNotFound,
+    StoreError,
+    StoreResponseError,
+    StoreUnavailable,
+)
+from ._topology import Address
+
+__all__ = ["Discover", "Hold", "Plan", "Router", "Send", "StandaloneRouter", "error_from_reply"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    address: Address
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Wait until the router changes, at most ``seconds``."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Discover(Generic[T]):
+    flow: Flow[T]
+
+
+Plan = Send | Hold | Discover[object]
+
+
+class Redirected(FailoverInProgress):
+    """``MOVED`` / ``ASK``: the slot is served elsewhere. Never applied."""
+
+    def __init__(self, message: str, *, slot: int, address: Address, ask: bool) -> None:
+        super().__init__(message)
+        self.slot, self.address, self.ask = slot, address, ask
+
+
+class NoScript(FailoverInProgress):
+    """``NOSCRIPT``: the script cache is empty (e.g. after a failover); resend with ``EVAL``."""
+
+
+# Error replies that mean "not applied, the topology is changing": retry, maybe elsewhere.
+_FAILOVER_REPLIES = ("READONLY", "LOADING", "MASTERDOWN", "NOREPLICAS", "BUSY", "TRYAGAIN", "CLUSTERDOWN")
+
+
+def error_from_reply(message: str) -> StoreError:
+    """Map a Redis error reply to the most specific :class:`StoreError`."""
+    code = message.split(" ", 1)[0].upper()
+    if code in ("MOVED", "ASK"):
+        _, slot, where = message.split(" ")
+        host, _, port = where.rpartition(":")
+        return Redirected(
+            message, slot=int(slot), address=Address(host.strip("[]"), int(port)), ask=code == "ASK"
+        )
+    if code == "NOSCRIPT":
+        return NoScript(message)
+    if code in _FAILOVER_REPLIES or message.startswith("You can't write against a read only"):
+        return FailoverInProgress(message)
+    return StoreResponseError(message)
+
+
+class Router:
+    """Base router: the address of a single, fixed node."""
+
+    @property
+    def generation(self) -> int:
+        """Bumped whenever the master moves."""
+        return 0
+
+    def plan(self, batch: Batch, now: float) -> Plan:
+        raise NotImplementedError
+
+    def succeeded(self, address: Address, now: float) -> None:
+        """A batch went through to ``address``."""
+
+    def failed(self, address: Address, error: StoreError, now: float) -> None:
+        """A batch to ``address`` failed with ``error``."""
+
+    def discovered(self, result: object, now: float) -> None:
+        """A discovery flow returned ``result``."""
+
+    def stale(self) -> tuple[Address, ...]:
+        """Addresses whose pooled connections must be dropped now (and forget them)."""
+        return ()
+
+
+class StandaloneRouter(Router):
+    """One Redis server: always send to it."""
+
+    def __init__(self, address: Address) -> None:
+        self._send = Send(address)
+
+    def plan(self, batch: Batch, now: float) -> Plan:
+        return self._send
+
+
+def role_of(reply: object) -> str:
+    """The role from a ``ROLE`` reply."""
+    if isinstance(reply, list) and reply:
+        role = reply[0]
+        return role.decode() if isinstance(role, bytes) else str(role)
+    raise StoreResponseError(f"unexpected ROLE reply {reply!r}")
+
+
+def is_retryable(error: StoreError) -> bool:
+    return isinstance(error, StoreUnavailable)
+
+
+__all__ += ["MasterNotFound", "NoScript", "Redirected", "is_retryable", "role_of"]

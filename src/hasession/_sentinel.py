@@ -1,0 +1,314 @@
+"""Tracking the master of a Sentinel-managed group: a pure state machine.
+
+States and the rules that move between them (one line per transition in ``_TRANSITIONS``):
+
+    KNOWN(addr)  -- Lost(addr)        --> UNKNOWN    a refused/reset/timed-out connection or
+                                                     READONLY/LOADING on it: ask Sentinel again
+                                                     on the next try, never blindly reconnect to
+                                                     the same host (the redis-py #3874 bug).
+    any          -- Begun(old, cand)  --> SWITCHING  Sentinel announced a failover of our
+                                                     master (+odown, +try-failover, +selected-slave,
+                                                     ...): stop sending to a master that is being
+                                                     replaced; probe the candidate's ROLE instead.
+    any          -- Switched(old,new) --> UNKNOWN    +promoted-slave / +switch-master: check ROLE on
+                                                     ``new`` first; refuse ``old`` for AVOID_SECONDS
+                                                     (after a forced failover both say "master").
+    SWITCHING    -- Aborted           --> UNKNOWN    -failover-abort-* / -odown: back to the lookup.
+    UNKNOWN/SW.  -- Found(addr)       --> KNOWN      discovery: Sentinel's answer, then ROLE=master.
+    SWITCHING    -- (time)            --> UNKNOWN    after SWITCH_SECONDS without news.
+
+Discovery follows the Sentinel client contract (HA-NOTES §1): the candidate first, then each
+Sentinel in order with ``get-master-addr-by-name`` (the one that answers moves to the front),
+then ``ROLE`` on the answer; when no Sentinel answers, the last known master is used after its
+``ROLE`` says master (fault #11).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, cast
+
+from ._commands import Batch, Call, Flow
+from ._exceptions import FailoverInProgress, MasterNotFound, StoreError, StoreUnavailable
+from ._routing import Discover, Hold, Plan, Router, Send, role_of
+from ._topology import Address
+
+__all__ = ["MasterView", "SentinelRouter", "parse_event"]
+
+SWITCH_SECONDS = 15.0
+AVOID_SECONDS = 15.0
+PROBE_SECONDS = 0.02
+
+
+class State(enum.Enum):
+    UNKNOWN = "unknown"
+    KNOWN = "known"
+    SWITCHING = "switching"
+
+
+@dataclass(frozen=True, slots=True)
+class Lost:
+    address: Address
+
+
+@dataclass(frozen=True, slots=True)
+class Begun:
+    old: Address
+    candidate: Address | None
+
+
+@dataclass(frozen=True, slots=True)
+class Switched:
+    old: Address | None
+    new: Address
+
+
+@dataclass(frozen=True, slots=True)
+class Aborted:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    address: Address
+
+
+Event = Lost | Begun | Switched | Aborted | Found
+
+
+@dataclass(frozen=True, slots=True)
+class MasterView:
+    """What we believe about the master, as of ``since`` (monotonic seconds)."""
+
+    state: State = State.UNKNOWN
+    address: Address | None = None
+    #: Where to look first (the promoted replica named by an event).
+    hint: Address | None = None
+    #: A master being replaced: not accepted until ``avoid_until``.
+    avoid: Address | None = None
+    avoid_until: float = 0.0
+    #: The last master that was confirmed, kept for the all-Sentinels-down fallback.
+    last: Address | None = None
+    since: float = 0.0
+    #: Bumped on every change of master; drivers drop connections to old masters.
+    generation: int = 0
+
+
+def _lost(v: MasterView, e: Lost, now: float) -> MasterView:
+    if v.state is State.KNOWN and v.address != e.address:
+        return v  # a late error from a master we already left
+    return replace(v, state=State.UNKNOWN, address=None, since=now)
+
+
+def _begun(v: MasterView, e: Begun, now: float) -> MasterView:
+    hint = e.candidate or v.hint
+    return replace(
+        v,
+        state=State.SWITCHING,
+        address=None,
+        hint=hint,
+        avoid=e.old,
+        avoid_until=now + AVOID_SECONDS,
+        since=now,
+    )
+
+
+def _switched(v: MasterView, e: Switched, now: float) -> MasterView:
+    if v.state is State.KNOWN and v.address == e.new:
+        return v
+    avoid = e.old if e.old is not None else v.avoid
+    return replace(
+        v,
+        state=State.UNKNOWN,
+        address=None,
+        hint=e.new,
+        avoid=avoid,
+        avoid_until=now + AVOID_SECONDS,
+        since=now,
+    )
+
+
+def _aborted(v: MasterView, e: Aborted, now: float) -> MasterView:
+    return replace(v, state=State.UNKNOWN, address=None, avoid=None, since=now)
+
+
+def _found(v: MasterView, e: Found, now: float) -> MasterView:
+    moved = e.address != v.last
+    return replace(
+        v,
+        state=State.KNOWN,
+        address=e.address,
+        last=e.address,
+        hint=None,
+        since=now,
+        generation=v.generation + moved,
+    )
+
+
+def _ignore(v: MasterView, e: Event, now: float) -> MasterView:
+    return v
+
+
+# Each handler takes the event type its row names; the table is the only dispatch.
+_Handler = Callable[[MasterView, Any, float], MasterView]
+_TRANSITIONS: dict[tuple[State, type], _Handler] = {
+    (State.KNOWN, Lost): _lost,
+    (State.UNKNOWN, Lost): _ignore,
+    (State.SWITCHING, Lost): _ignore,
+    **{(s, Begun): _begun for s in State},
+    **{(s, Switched): _switched for s in State},
+    (State.SWITCHING, Aborted): _aborted,
+    (State.UNKNOWN, Aborted): _aborted,
+    (State.KNOWN, Aborted): _ignore,
+    (State.UNKNOWN, Found): _found,
+    (State.SWITCHING, Found): _found,
+    (State.KNOWN, Found): _found,
+}
+
+
+def transition(view: MasterView, event: Event, now: float) -> MasterView:
+    """The view after ``event``."""
+    return _TRANSITIONS[(view.state, type(event))](view, event, now)
+
+
+# -- Sentinel pub/sub events ------------------------------------------------------------------
+
+_BEGUN = {
+    "+odown",
+    "+try-failover",
+    "+elected-leader",
+    "+failover-state-select-slave",
+    "+selected-slave",
+    "+failover-state-send-slaveof-noone",
+    "+failover-state-wait-promotion",
+}
+_ABORTED = {
+    "-odown",
+    "-failover-abort-not-elected",
+    "-failover-abort-no-good-slave",
+    "-failover-abort-slave-timeout",
+}
+
+
+def parse_event(channel: str, data: str, master_name: str) -> Event | None:
+    """The event a Sentinel message means for ``master_name``, or ``None``.
+
+    Payloads: ``master <name> <ip> <port> ...``, ``slave <n> <ip> <port> @ <name> <ip> <port>``
+    and, for ``+switch-master``, ``<name> <old ip> <old port> <new ip> <new port>``.
+    """
+    words = data.split()
+    if channel == "+switch-master":
+        if len(words) == 5 and words[0] == master_name:
+            return Switched(_addr(words[1], words[2]), _addr(words[3], words[4]))
+        return None
+    if words[:1] == ["slave"] and len(words) >= 8 and words[5] == master_name:
+        replica, master = _addr(words[2], words[3]), _addr(words[6], words[7])
+        if channel == "+promoted-slave":
+            return Switched(master, replica)
+        return Begun(master, replica) if channel in _BEGUN else None
+    if words[:2] == ["master", master_name] and len(words) >= 4:
+        if channel in _BEGUN:
+            return Begun(_addr(words[2], words[3]), None)
+        if channel in _ABORTED:
+            return Aborted()
+    return None
+
+
+def _addr(host: str, port: str) -> Address:
+    return Address(host, int(port))
+
+
+# -- discovery ----------------------------------------------------------------------------------
+
+
+def _ask(node: Address, *args: str) -> Batch:
+    return Batch((Call(args),), route="", write=False, node=node)
+
+
+def _is_master(address: Address) -> Flow[bool]:
+    try:
+        (reply,) = yield _ask(address, "ROLE")
+    except StoreError:
+        return False
+    return role_of(reply) == "master"
+
+
+def discover(
+    sentinels: tuple[Address, ...], name: str, view: MasterView, now: float
+) -> Flow[tuple[Address, int] | None]:
+    """Find the master; returns it with the index of the Sentinel that named it (-1: none)."""
+    avoid = view.avoid if now < view.avoid_until else None
+    if view.hint is not None and view.hint != avoid and (yield from _is_master(view.hint)):
+        return view.hint, -1
+    answered = False
+    for i, sentinel in enumerate(sentinels):
+        try:
+            (reply,) = yield _ask(sentinel, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
+        except StoreError:
+            continue
+        answered = True
+        if not reply:
+            continue
+        address = _addr(*(p.decode() if isinstance(p, bytes) else str(p) for p in reply))  # type: ignore[attr-defined]
+        if address != avoid and (yield from _is_master(address)):
+            return address, i
+    if not answered and view.last is not None and view.last != avoid and (yield from _is_master(view.last)):
+        return view.last, -1
+    return None
+
+
+class SentinelRouter(Router):
+    """Routes every batch to the master that Sentinel names and ROLE confirms."""
+
+    def __init__(self, sentinels: tuple[Address, ...], master_name: str) -> None:
+        self.sentinels = sentinels
+        self.master_name = master_name
+        self.view = MasterView()
+        self._dropped: list[Address] = []
+
+    @property
+    def generation(self) -> int:
+        return self.view.generation
+
+    def plan(self, batch: Batch, now: float) -> Plan:
+        view = self.view
+        if view.state is State.KNOWN and view.address is not None:
+            return Send(view.address)
+        if view.state is State.SWITCHING and now - view.since < SWITCH_SECONDS and view.hint is None:
+            return Hold(PROBE_SECONDS * 5)
+        return Discover(discover(self.sentinels, self.master_name, view, now))
+
+    def apply(self, event: Event, now: float) -> None:
+        """Apply an event (from Sentinel pub/sub or our own observations)."""
+        old = self.view
+        self.view = transition(old, event, now)
+        if old.address is not None and self.view.address != old.address:
+            self._dropped.append(old.address)
+
+    def failed(self, address: Address, error: StoreError, now: float) -> None:
+        if isinstance(error, StoreUnavailable) and not _harmless(error):
+            self.apply(Lost(address), now)
+
+    def discovered(self, result: object, now: float) -> None:
+        if result is None:
+            if self.view.state is State.SWITCHING:
+                raise FailoverInProgress(f"waiting for the promotion of {self.view.hint}")
+            raise MasterNotFound(
+                f"no Sentinel of {len(self.sentinels)} named a reachable master {self.master_name!r}"
+            )
+        address, index = cast("tuple[Address, int]", result)
+        if index > 0:  # the Sentinel that answered goes first next time
+            self.sentinels = (self.sentinels[index], *self.sentinels[:index], *self.sentinels[index + 1 :])
+        self.apply(Found(address), now)
+
+    def stale(self) -> tuple[Address, ...]:
+        dropped, self._dropped = tuple(self._dropped), []
+        return dropped
+
+
+def _harmless(error: StoreError) -> bool:
+    """Errors that say nothing about who the master is (a busy script, a short WAIT)."""
+    text = str(error)
+    return text.startswith(("BUSY", "NOREPLICAS")) or type(error).__name__ in ("NotReplicated", "NoScript")

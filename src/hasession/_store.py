@@ -1,0 +1,149 @@
+"""What the sync and async stores share: configuration, the flows, the router, the stats.
+
+The drivers (``_async/store.py`` and its generated twin ``_sync/store.py``) only run flows.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+
+from ._codec import Codec
+from ._config import DurabilityPolicy, RetryPolicy, Secret, SessionPolicy, secrets_tuple
+from ._exceptions import ConfigurationError
+from ._flows import Context
+from ._ids import IdCodec
+from ._keys import KeySchema
+from ._routing import Router, StandaloneRouter
+from ._sentinel import SentinelRouter
+from ._session import Session
+from ._topology import Address, Cluster, Sentinel, Standalone, Topology
+
+__all__ = ["StoreConfig", "Stats"]
+
+log = logging.getLogger("hasession")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreConfig:
+    """Everything a session store needs. Build it with :meth:`from_url` or directly.
+
+    .. versionadded:: 0.1
+    """
+
+    #: Where the sessions live.
+    topology: Topology
+    #: Keys that sign cookies, oldest first; the newest signs, all verify.
+    secret_keys: tuple[Secret, ...]
+    #: AES-GCM keys for encryption at rest, oldest first (empty: no encryption).
+    encryption_keys: tuple[Secret, ...] = ()
+    session: SessionPolicy = field(default_factory=SessionPolicy)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    durability: DurabilityPolicy = field(default_factory=DurabilityPolicy)
+    #: Subscribe to Sentinel's failover events (recommended; HA-NOTES §1).
+    sentinel_events: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.secret_keys:
+            raise ConfigurationError("secret_keys needs at least one key")
+        if any(len(k.reveal()) < 16 for k in self.secret_keys):
+            raise ConfigurationError("secret keys must be at least 16 bytes long")
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        secret_keys: Secret | str | bytes | Sequence[Secret | str | bytes],
+        encryption_keys: Sequence[Secret | str | bytes] = (),
+        session: SessionPolicy | None = None,
+        retry: RetryPolicy | None = None,
+        durability: DurabilityPolicy | None = None,
+        sentinel_events: bool = True,
+    ) -> StoreConfig:
+        """A config for the topology named by ``url`` (see :func:`hasession.parse_url`)."""
+        from ._url import parse_url
+
+        return cls(
+            topology=parse_url(url),
+            secret_keys=secrets_tuple(secret_keys),
+            encryption_keys=secrets_tuple(encryption_keys) if encryption_keys else (),
+            session=session or SessionPolicy(),
+            retry=retry or RetryPolicy(),
+            durability=durability or DurabilityPolicy(),
+            sentinel_events=sentinel_events,
+        )
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counters of one store, for dashboards and tests. Read them with :meth:`snapshot`.
+
+    .. versionadded:: 0.1
+    """
+
+    operations: int = 0
+    #: Operations that needed at least one retry or wait (held through a failover).
+    held: int = 0
+    #: Seconds spent holding, summed, and the longest hold.
+    hold_seconds: float = 0.0
+    max_hold_seconds: float = 0.0
+    retries: int = 0
+    #: Master changes seen (discovery found a new master).
+    failovers: int = 0
+    #: ``WAIT`` answers short of the durability requirement.
+    wait_shortfalls: int = 0
+    #: Operations that failed with ``StoreUnavailable`` (each became a 503).
+    unavailable: int = 0
+    #: Operations refused because too many were already held.
+    shed: int = 0
+
+    def snapshot(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def make_router(topology: Topology) -> Router:
+    """The router for a topology."""
+    if isinstance(topology, Standalone):
+        return StandaloneRouter(topology.address or Address("unix", 0))
+    if isinstance(topology, Sentinel):
+        return SentinelRouter(topology.sentinels, topology.master_name)
+    if isinstance(topology, Cluster):
+        from ._cluster import ClusterRouter
+
+        return ClusterRouter(topology.seeds)
+    raise ConfigurationError(f"unknown topology {topology!r}")  # pragma: no cover
+
+
+class StoreBase:
+    """The part of a store that does no I/O."""
+
+    def __init__(self, config: StoreConfig) -> None:
+        self.config = config
+        self.stats = Stats()
+        self._ctx = Context(
+            ids=IdCodec(config.secret_keys),
+            keys=KeySchema(config.session.key_prefix),
+            codec=Codec(config.encryption_keys),
+            policy=config.session,
+            durability=config.durability,
+        )
+        self._router = make_router(config.topology)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.config.topology}>"
+
+    def public_id(self, session: Session) -> str | None:
+        """An id of ``session`` that is safe to log and show (it cannot be used as a cookie)."""
+        return self._ctx.public_id(session)
+
+    @staticmethod
+    def _now_ms() -> int:
+        return time.time_ns() // 1_000_000
+
+    @staticmethod
+    def _request_id() -> str:
+        return secrets.token_hex(8)

@@ -1,0 +1,59 @@
+"""Concurrency primitives of the sync driver. ``_async/_compat.py`` has the same names."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from redis import Redis
+from redis.connection import Connection, ConnectionPool, SSLConnection, UnixDomainSocketConnection
+
+from .._session import Session
+
+__all__ = [
+    "Connection",
+    "ConnectionPool",
+    "Guard",
+    "Redis",
+    "SSLConnection",
+    "Signal",
+    "UnixDomainSocketConnection",
+    "lazy",
+    "sleep",
+    "spawn",
+]
+
+sleep = time.sleep
+
+
+def Guard() -> threading.RLock:
+    """A lock: request threads and Sentinel watchers share the router."""
+    return threading.RLock()
+
+
+class Signal:
+    """Wakes every waiter when the store learns something about the topology."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+
+    def notify(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait(self, timeout: float) -> None:
+        with self._cond:
+            self._cond.wait(timeout)
+
+
+def spawn(target: Callable[[], None], name: str) -> threading.Thread:
+    """Run ``target`` in a daemon thread (a task in the async twin)."""
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def lazy(load: Callable[[Session], None]) -> Callable[[Session], None] | None:
+    """Sync sessions load on first access."""
+    return load

@@ -1,0 +1,372 @@
+"""The sync session store: runs the sans-IO flows on redis-py's connections.
+
+GENERATED from ``_async/store.py`` by ``scripts/unasync.py``: do not edit by hand.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import time
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError, ResponseError
+from redis.retry import Retry
+
+from .._commands import Batch, Flow, Reply
+from .._config import DurabilityPolicy, RetryPolicy, Secret, SessionPolicy
+from .._exceptions import FailoverInProgress, NotReplicated, StoreError, StoreUnavailable
+from .._flows import SaveResult, SessionInfo
+from .._redis import connection_kwargs, map_redis_errors, reply_error
+from .._retry import RetryState
+from .._routing import Discover, Hold, NoScript, Redirected
+from .._sentinel import SentinelRouter, parse_event
+from .._session import Session
+from .._store import StoreBase, StoreConfig
+from .._topology import Address, Sentinel, Standalone
+from ._compat import (
+    Connection,
+    ConnectionPool,
+    Guard,
+    Redis,
+    Signal,
+    SSLConnection,
+    UnixDomainSocketConnection,
+    lazy,
+    sleep,
+    spawn,
+)
+
+__all__ = ["SessionStore"]
+
+log = logging.getLogger("hasession")
+T = TypeVar("T")
+
+
+class SessionStore(StoreBase):
+    """Sessions in Redis (standalone, Sentinel or Cluster) that survive failovers.
+
+    Every operation is held and retried through a failover for at most the hold budget
+    (``RetryPolicy.hold_budget``), then raises :class:`~hasession.StoreUnavailable`.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, config: StoreConfig) -> None:
+        super().__init__(config)
+        # redis-py's pools and connections are untyped: they stay ``Any`` inside this module.
+        self._pools: dict[Address, Any] = {}
+        self._guard = Guard()
+        self._news = Signal()
+        self._held = 0
+        self._watchers: list[Any] = []
+        self._closed = False
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        secret_keys: Secret | str | bytes | Sequence[Secret | str | bytes],
+        encryption_keys: Sequence[Secret | str | bytes] = (),
+        session: SessionPolicy | None = None,
+        retry: RetryPolicy | None = None,
+        durability: DurabilityPolicy | None = None,
+        sentinel_events: bool = True,
+    ) -> SessionStore:
+        """A store for the topology named by ``url`` (see :func:`hasession.parse_url`)."""
+        return cls(
+            StoreConfig.from_url(
+                url,
+                secret_keys=secret_keys,
+                encryption_keys=encryption_keys,
+                session=session,
+                retry=retry,
+                durability=durability,
+                sentinel_events=sentinel_events,
+            )
+        )
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def open(self, cookie: str | None) -> Session:
+        """The session a cookie names, not loaded yet (no I/O; a bad cookie gives a new session)."""
+        return Session(self._ctx.ids.verify(cookie), loader=lazy(self.load_into))
+
+    def load(self, cookie: str | None, *, budget: float | None = None) -> Session:
+        """The session a cookie names, loaded (one round trip; none for a missing or bad cookie)."""
+        session = self.open(cookie)
+        self.load_into(session, budget=budget)
+        return session
+
+    def load_into(self, session: Session, *, budget: float | None = None) -> None:
+        """Load an opened session, if it is not loaded yet."""
+        if session.loaded or session.sid is None:
+            return
+        session.fill(self._run(self._ctx.load(session.sid, self._now_ms()), budget))
+
+    def save(self, session: Session, *, budget: float | None = None) -> SaveResult:
+        """Write what the request changed (often nothing) and say what to do with the cookie."""
+        return self._run(self._ctx.save(session, self._now_ms(), self._request_id()), budget)
+
+    def sessions_of(self, user_id: str) -> list[SessionInfo]:
+        """The live sessions of a user."""
+        return self._run(self._ctx.sessions_of(user_id, self._now_ms()))
+
+    def revoke(self, public_id: str, *, user_id: str | None = None) -> bool:
+        """Destroy one session by its public id; ``True`` if it existed."""
+        return self._run(self._ctx.revoke(public_id, user_id))
+
+    def revoke_user(self, user_id: str, *, keep: Session | None = None) -> int:
+        """Destroy every session of a user except ``keep``; returns how many were destroyed."""
+        spared = self.public_id(keep) if keep is not None else None
+        count = 0
+        for info in self.sessions_of(user_id):
+            if info.public_id != spared:
+                count += self.revoke(info.public_id, user_id=user_id)
+        return count
+
+    def close(self) -> None:
+        """Stop the Sentinel watchers and close every connection."""
+        self._closed = True
+        self._news.notify()
+        for pool in list(self._pools.values()):
+            pool.disconnect()
+        self._pools.clear()
+
+    def __enter__(self) -> SessionStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the driver ----------------------------------------------------------------------------
+
+    def _run(self, flow: Flow[T], budget: float | None = None) -> T:
+        self._ensure_watchers()
+        self.stats.operations += 1
+        retry = RetryState.start(self.config.retry, time.monotonic(), budget)
+        value: list[Reply] | None = None
+        error: StoreError | None = None
+        while True:
+            try:
+                batch = flow.throw(error) if error is not None else flow.send(value)  # type: ignore[arg-type]
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            try:
+                value, retry = self._execute(batch, retry)
+            except StoreError as exc:
+                if batch.node is None:
+                    raise
+                error = exc
+
+    def _execute(self, batch: Batch, retry: RetryState) -> tuple[list[Reply], RetryState]:
+        if batch.node is not None:
+            return self._send(batch.node, batch), retry
+        held_since: float | None = None
+        try:
+            while True:
+                now, address = time.monotonic(), None
+                try:
+                    with self._guard:
+                        plan = self._router.plan(batch, now)
+                    if isinstance(plan, Hold):
+                        held_since = held_since or self._enter_hold(now)
+                        self._hold(plan.seconds, retry)
+                        continue
+                    if isinstance(plan, Discover):
+                        self._discover(plan)
+                        continue
+                    address = plan.address
+                    return self._send(address, batch), retry
+                except StoreError as exc:
+                    held_since = held_since or self._enter_hold(now)
+                    retry = self._failed(exc, address, retry, now)
+        except StoreUnavailable:
+            self.stats.unavailable += 1
+            raise
+        finally:
+            if held_since is not None:
+                self._leave_hold(held_since)
+
+    def _failed(self, exc: StoreError, address: Address | None, retry: RetryState, now: float) -> RetryState:
+        """Learn from a failed try, then back off (or give up when the budget is spent)."""
+        with self._guard:
+            if address is not None:
+                self._router.failed(address, exc, now)
+            stale = self._router.stale()
+        self._drop(stale)
+        self.stats.retries += 1
+        self.stats.wait_shortfalls += isinstance(exc, NotReplicated)
+        retry, delay = retry.increment(exc, str(address or "discovery"), now, random.random())
+        if isinstance(exc, Redirected):
+            return retry  # the router already knows where to go
+        sleep(delay)
+        return retry
+
+    def _discover(self, plan: Discover[object]) -> None:
+        result = self._run_targeted(plan.flow)
+        with self._guard:
+            before = self._router.generation
+            self._router.discovered(result, time.monotonic())
+            moved = self._router.generation != before
+            stale = self._router.stale()
+        self._drop(stale)
+        if moved:
+            self.stats.failovers += before > 0
+            log.warning("hasession: session store master is now %s", result)
+            self._news.notify()
+
+    def _run_targeted(self, flow: Flow[T]) -> T:
+        value: list[Reply] | None = None
+        error: StoreError | None = None
+        while True:
+            try:
+                batch = flow.throw(error) if error is not None else flow.send(value)  # type: ignore[arg-type]
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            try:
+                value = self._send(batch.node, batch)  # type: ignore[arg-type]
+            except StoreError as exc:
+                error = exc
+
+    def _hold(self, seconds: float, retry: RetryState) -> None:
+        remaining = retry.remaining(time.monotonic())
+        if remaining <= 0:
+            raise retry.exhausted(FailoverInProgress("a failover is still in progress"))
+        self._news.wait(min(seconds, remaining))
+
+    def _enter_hold(self, now: float) -> float:
+        with self._guard:
+            if self._held >= self.config.retry.max_held:
+                self.stats.shed += 1
+                raise StoreUnavailable(
+                    "too many operations held; failing fast", retry_after=self.config.retry.retry_after
+                )
+            self._held += 1
+        self.stats.held += 1
+        return now
+
+    def _leave_hold(self, since: float) -> None:
+        with self._guard:
+            self._held -= 1
+        held = time.monotonic() - since
+        self.stats.hold_seconds += held
+        self.stats.max_hold_seconds = max(self.stats.max_hold_seconds, held)
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _send(self, address: Address, batch: Batch) -> list[Reply]:
+        pool: Any = self._pool(address)
+        with map_redis_errors(address):
+            conn = pool.get_connection()
+        try:
+            try:
+                return batch.settle(self._roundtrip(conn, address, batch.wire()))
+            except NoScript:  # script cache emptied (failover, restart): send the source once
+                return batch.settle(self._roundtrip(conn, address, batch.wire(by_sha=False)))
+        except (StoreError, RedisError, OSError) as exc:
+            if not _reply_level(exc):
+                conn.disconnect()
+            raise
+        except BaseException:  # cancelled mid-reply: the connection state is unknown
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
+
+    @staticmethod
+    def _roundtrip(conn: Any, address: Address, commands: list[Any]) -> list[Reply]:
+        replies: list[Reply] = []
+        with map_redis_errors(address):
+            conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except ResponseError as exc:
+                    replies.append(reply_error(exc))
+        return replies
+
+    def _pool(self, address: Address) -> Any:
+        pool = self._pools.get(address)
+        if pool is None:
+            pool = self._pools[address] = self._new_pool(address)
+        return pool
+
+    def _new_pool(self, address: Address) -> Any:
+        topology = self.config.topology
+        options = topology.options
+        if isinstance(topology, Sentinel) and address in topology.sentinels:
+            options = topology.sentinel_options
+        unix = topology.unix_path if isinstance(topology, Standalone) else None
+        kwargs = connection_kwargs(options, address, unix)
+        cls = UnixDomainSocketConnection if unix else SSLConnection if options.tls else Connection
+        return ConnectionPool(
+            connection_class=cls, retry=Retry(NoBackoff(), 0), lib_name="hasession", **kwargs
+        )
+
+    def _drop(self, addresses: tuple[Address, ...]) -> None:
+        """Close every connection to masters we left (in-flight ones too: they will retry)."""
+        for address in addresses:
+            pool = self._pools.pop(address, None)
+            if pool is not None:
+                pool.disconnect(inuse_connections=True)
+
+    # -- Sentinel events -------------------------------------------------------------------------
+
+    def _ensure_watchers(self) -> None:
+        if self._watchers or self._closed or not self.config.sentinel_events:
+            return
+        if isinstance(self._router, SentinelRouter):
+            for address in self._router.sentinels:
+                self._watchers.append(
+                    spawn(functools.partial(self._watch, address), name=f"hasession-watch-{address}")
+                )
+
+    def _watch(self, address: Address) -> None:
+        """Follow one Sentinel's events until the store closes, reconnecting as needed."""
+        failures = 0
+        while not self._closed:
+            client: Any = Redis(connection_pool=self._new_pool(address))
+            pubsub: Any = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.psubscribe("*")
+                failures = 0
+                while not self._closed:
+                    message = pubsub.get_message(timeout=0.5)
+                    if message is not None and message["type"] == "pmessage":
+                        self._on_event(_text(message["channel"]), _text(message["data"]))
+            except (RedisError, OSError):
+                failures += 1
+                sleep(min(1.0, 0.05 * failures))
+            finally:
+                pubsub.close()
+                client.close()
+
+    def _on_event(self, channel: str, data: str) -> None:
+        assert isinstance(self._router, SentinelRouter)
+        event = parse_event(channel, data, self._router.master_name)
+        if event is None:
+            return
+        log.info("hasession: Sentinel event %s %s", channel, data)
+        with self._guard:
+            self._router.apply(event, time.monotonic())
+            stale = self._router.stale()
+        self._drop(stale)
+        self._news.notify()
+
+
+def _reply_level(exc: BaseException) -> bool:
+    """An error reply leaves the connection usable; anything else does not."""
+    return (isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailable)) or isinstance(
+        exc, (FailoverInProgress, NotReplicated)
+    )
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
