@@ -39,7 +39,7 @@ def answer_for(exc: StoreError) -> ErrorAnswer:
     no retry can fix, is a service problem: never a ``500`` with a traceback.
     """
     if isinstance(exc, ConcurrentUpdate):
-        return ErrorAnswer(status=409, headers=_TEXT, body=b"The session changed concurrently. Please retry.\n")
+        return ErrorAnswer(status=409, headers=_TEXT, body=b"Session changed concurrently; retry.\n")
     retry_after = exc.retry_after if isinstance(exc, StoreUnavailable) else 5
     body = b"The service is briefly unavailable. Please retry in a few seconds.\n"
     return ErrorAnswer(status=503, headers=(("Retry-After", str(retry_after)), *_TEXT), body=body)
