@@ -73,10 +73,14 @@ class Batch:
     #: Send to this node, once: its errors are thrown into the flow instead of retried
     #: (used by discovery, which moves on to the next Sentinel itself).
     node: Address | None = None
+    #: Prefix ``ASKING`` (Cluster: one batch redirected by ``ASK`` during a resharding).
+    asking: bool = False
 
     def wire(self, *, by_sha: bool = True) -> list[tuple[Arg, ...]]:
         """The commands as argument tuples, with the ``WAIT`` appended when asked."""
         out = [c.as_args(by_sha=by_sha) if isinstance(c, Eval) else c.args for c in self.commands]
+        if self.asking:
+            out.insert(0, ("ASKING",))
         if self.wait_replicas:
             out.append(("WAIT", self.wait_replicas, self.wait_timeout_ms))
         return out
@@ -86,6 +90,8 @@ class Batch:
         for reply in replies:
             if isinstance(reply, StoreError):
                 raise reply
+        if self.asking:
+            replies = replies[1:]
         if not self.wait_replicas:
             return replies
         acked = replies[-1]

@@ -6,6 +6,7 @@ generates from it; edit this one and re-run the script.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import random
@@ -183,7 +184,7 @@ class AsyncSessionStore(StoreBase):
                         await self._discover(plan)
                         continue
                     address = plan.address
-                    return await self._send(address, batch), retry
+                    return await self._send_following_ask(address, batch), retry
                 except StoreError as exc:
                     held_since = held_since or self._enter_hold(now)
                     retry = await self._failed(exc, address, retry, now)
@@ -263,6 +264,14 @@ class AsyncSessionStore(StoreBase):
         self.stats.max_hold_seconds = max(self.stats.max_hold_seconds, held)
 
     # -- connections ---------------------------------------------------------------------------
+
+    async def _send_following_ask(self, address: Address, batch: Batch) -> list[Reply]:
+        try:
+            return await self._send(address, batch)
+        except Redirected as exc:
+            if not exc.ask:
+                raise
+            return await self._send(exc.address, dataclasses.replace(batch, asking=True))
 
     async def _send(self, address: Address, batch: Batch) -> list[Reply]:
         pool: Any = self._pool(address)

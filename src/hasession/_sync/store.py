@@ -5,6 +5,7 @@ GENERATED from ``_async/store.py`` by ``scripts/unasync.py``: do not edit by han
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import random
@@ -182,7 +183,7 @@ class SessionStore(StoreBase):
                         self._discover(plan)
                         continue
                     address = plan.address
-                    return self._send(address, batch), retry
+                    return self._send_following_ask(address, batch), retry
                 except StoreError as exc:
                     held_since = held_since or self._enter_hold(now)
                     retry = self._failed(exc, address, retry, now)
@@ -260,6 +261,14 @@ class SessionStore(StoreBase):
         self.stats.max_hold_seconds = max(self.stats.max_hold_seconds, held)
 
     # -- connections ---------------------------------------------------------------------------
+
+    def _send_following_ask(self, address: Address, batch: Batch) -> list[Reply]:
+        try:
+            return self._send(address, batch)
+        except Redirected as exc:
+            if not exc.ask:
+                raise
+            return self._send(exc.address, dataclasses.replace(batch, asking=True))
 
     def _send(self, address: Address, batch: Batch) -> list[Reply]:
         pool: Any = self._pool(address)
