@@ -6,28 +6,30 @@ generates from it; edit this one and re-run the script.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 
-from .._commands import Batch, Flow, Reply
+from .._commands import Batch, Call, Flow, Reply
 from .._config import DurabilityPolicy, RetryPolicy, Secret, SessionPolicy
-from .._exceptions import FailoverInProgress, NotReplicated, StoreError, StoreUnavailable
+from .._exceptions import ConfigurationError, FailoverInProgress, NotReplicated, StoreError, StoreUnavailable
 from .._flows import SaveResult, SessionInfo
 from .._redis import connection_kwargs, map_redis_errors, reply_error
 from .._retry import RetryState
-from .._routing import Discover, Hold, NoScript, Redirected
-from .._sentinel import SentinelRouter, parse_event
+from .._routing import Discover, Hold, NoScript, Redirected, Send
+from .._sentinel import Begun, Event, SentinelRouter, Switched, parse_event
 from .._session import Session
 from .._store import StoreBase, StoreConfig
+from .._switchover import SwitchoverResult, is_master, master_offset, replica_offset
 from .._topology import Address, Sentinel, Standalone
 from ._compat import (
     Connection,
@@ -130,6 +132,73 @@ class AsyncSessionStore(StoreBase):
             if info.public_id != spared:
                 count += await self.revoke(info.public_id, user_id=user_id)
         return count
+
+    async def switchover(self, *, timeout: float = 10.0, pause_ms: int = 3000) -> SwitchoverResult:
+        """Move the master to a replica without losing an acknowledged write (Sentinel only).
+
+        Writes pause on the old master until a fully caught-up replica is promoted; this
+        store's requests wait (held) and then continue on the new master. See
+        :mod:`hasession._switchover` for the steps and why each is needed.
+        """
+        if not isinstance(self._router, SentinelRouter):
+            raise ConfigurationError("switchover() needs a Sentinel topology")
+        old, deadline = await self._master(), time.monotonic() + timeout
+        offset, replicas = master_offset(await self._ask(old, "ROLE"))
+        await self._ask(old, "CLIENT", "PAUSE", pause_ms, "WRITE")
+        paused = time.monotonic()
+        try:
+            offset, replicas = master_offset(await self._ask(old, "ROLE"))
+            await self._until(deadline, self._caught_up, replicas, offset)
+            self._on_topology(Begun(old, None))
+            await self._ask(self._router.sentinels[0], "SENTINEL", "FAILOVER", self._router.master_name)
+            new: Address = await self._until(deadline, self._promoted, replicas)
+            await self._ask(old, "REPLICAOF", new.host, new.port)
+        finally:
+            with contextlib.suppress(StoreError):
+                await self._ask(old, "CLIENT", "UNPAUSE")
+        self._on_topology(Switched(old, new))
+        await self._drop(self._stale())
+        return SwitchoverResult(old=old, new=new, paused_seconds=time.monotonic() - paused, offset=offset)
+
+    async def _caught_up(self, replicas: list[Address], offset: int) -> bool | None:
+        for replica in replicas:
+            with contextlib.suppress(StoreError):
+                done = replica_offset(await self._ask(replica, "ROLE"))
+                if done is not None and done < offset:
+                    return None
+        return True
+
+    async def _promoted(self, replicas: list[Address]) -> Address | None:
+        for replica in replicas:
+            with contextlib.suppress(StoreError):
+                if is_master(await self._ask(replica, "ROLE")):
+                    return replica
+        return None
+
+    async def _until(self, deadline: float, probe: Callable[..., Any], *args: Any) -> Any:
+        while True:
+            found = await probe(*args)
+            if found is not None:
+                return found
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(f"switchover: {probe.__name__.strip('_')} did not happen in time")
+            await sleep(0.002)
+
+    async def _ask(self, address: Address, *args: str | int) -> Reply:
+        (reply,) = await self._send(address, Batch((Call(args),), route="", write=False, node=address))
+        return reply
+
+    async def _master(self) -> Address:
+        """The current master, discovering it when needed."""
+        while True:
+            with self._guard:
+                plan = self._router.plan(Batch((), route=""), time.monotonic())
+            if isinstance(plan, Send):
+                return plan.address
+            if isinstance(plan, Discover):
+                await self._discover(plan)
+            else:
+                await self._news.wait(plan.seconds)
 
     async def close(self) -> None:
         """Stop the Sentinel watchers and close every connection."""
@@ -366,19 +435,25 @@ class AsyncSessionStore(StoreBase):
         if event is None:
             return
         log.info("hasession: Sentinel event %s %s", channel, data)
+        self._on_topology(event)
+        await self._drop(self._stale())
+
+    def _on_topology(self, event: Event) -> None:
+        """Apply what we learned about the master and wake every held operation."""
+        assert isinstance(self._router, SentinelRouter)
         with self._guard:
             self._router.apply(event, time.monotonic())
-            stale = self._router.stale()
-        await self._drop(stale)
         self._news.notify()
+
+    def _stale(self) -> tuple[Address, ...]:
+        with self._guard:
+            return self._router.stale()
 
 
 def _reply_level(exc: BaseException) -> bool:
     """An error reply leaves the connection usable; anything else does not."""
-    return (
-        (isinstance(exc, StoreError)
-        and not isinstance(exc, StoreUnavailable))
-        or isinstance(exc, (FailoverInProgress, NotReplicated))
+    return (isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailable)) or isinstance(
+        exc, (FailoverInProgress, NotReplicated)
     )
 
 

@@ -5,28 +5,30 @@ GENERATED from ``_async/store.py`` by ``scripts/unasync.py``: do not edit by han
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 
-from .._commands import Batch, Flow, Reply
+from .._commands import Batch, Call, Flow, Reply
 from .._config import DurabilityPolicy, RetryPolicy, Secret, SessionPolicy
-from .._exceptions import FailoverInProgress, NotReplicated, StoreError, StoreUnavailable
+from .._exceptions import ConfigurationError, FailoverInProgress, NotReplicated, StoreError, StoreUnavailable
 from .._flows import SaveResult, SessionInfo
 from .._redis import connection_kwargs, map_redis_errors, reply_error
 from .._retry import RetryState
-from .._routing import Discover, Hold, NoScript, Redirected
-from .._sentinel import SentinelRouter, parse_event
+from .._routing import Discover, Hold, NoScript, Redirected, Send
+from .._sentinel import Begun, Event, SentinelRouter, Switched, parse_event
 from .._session import Session
 from .._store import StoreBase, StoreConfig
+from .._switchover import SwitchoverResult, is_master, master_offset, replica_offset
 from .._topology import Address, Sentinel, Standalone
 from ._compat import (
     Connection,
@@ -129,6 +131,73 @@ class SessionStore(StoreBase):
             if info.public_id != spared:
                 count += self.revoke(info.public_id, user_id=user_id)
         return count
+
+    def switchover(self, *, timeout: float = 10.0, pause_ms: int = 3000) -> SwitchoverResult:
+        """Move the master to a replica without losing an acknowledged write (Sentinel only).
+
+        Writes pause on the old master until a fully caught-up replica is promoted; this
+        store's requests wait (held) and then continue on the new master. See
+        :mod:`hasession._switchover` for the steps and why each is needed.
+        """
+        if not isinstance(self._router, SentinelRouter):
+            raise ConfigurationError("switchover() needs a Sentinel topology")
+        old, deadline = self._master(), time.monotonic() + timeout
+        offset, replicas = master_offset(self._ask(old, "ROLE"))
+        self._ask(old, "CLIENT", "PAUSE", pause_ms, "WRITE")
+        paused = time.monotonic()
+        try:
+            offset, replicas = master_offset(self._ask(old, "ROLE"))
+            self._until(deadline, self._caught_up, replicas, offset)
+            self._on_topology(Begun(old, None))
+            self._ask(self._router.sentinels[0], "SENTINEL", "FAILOVER", self._router.master_name)
+            new: Address = self._until(deadline, self._promoted, replicas)
+            self._ask(old, "REPLICAOF", new.host, new.port)
+        finally:
+            with contextlib.suppress(StoreError):
+                self._ask(old, "CLIENT", "UNPAUSE")
+        self._on_topology(Switched(old, new))
+        self._drop(self._stale())
+        return SwitchoverResult(old=old, new=new, paused_seconds=time.monotonic() - paused, offset=offset)
+
+    def _caught_up(self, replicas: list[Address], offset: int) -> bool | None:
+        for replica in replicas:
+            with contextlib.suppress(StoreError):
+                done = replica_offset(self._ask(replica, "ROLE"))
+                if done is not None and done < offset:
+                    return None
+        return True
+
+    def _promoted(self, replicas: list[Address]) -> Address | None:
+        for replica in replicas:
+            with contextlib.suppress(StoreError):
+                if is_master(self._ask(replica, "ROLE")):
+                    return replica
+        return None
+
+    def _until(self, deadline: float, probe: Callable[..., Any], *args: Any) -> Any:
+        while True:
+            found = probe(*args)
+            if found is not None:
+                return found
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(f"switchover: {probe.__name__.strip('_')} did not happen in time")
+            sleep(0.002)
+
+    def _ask(self, address: Address, *args: str | int) -> Reply:
+        (reply,) = self._send(address, Batch((Call(args),), route="", write=False, node=address))
+        return reply
+
+    def _master(self) -> Address:
+        """The current master, discovering it when needed."""
+        while True:
+            with self._guard:
+                plan = self._router.plan(Batch((), route=""), time.monotonic())
+            if isinstance(plan, Send):
+                return plan.address
+            if isinstance(plan, Discover):
+                self._discover(plan)
+            else:
+                self._news.wait(plan.seconds)
 
     def close(self) -> None:
         """Stop the Sentinel watchers and close every connection."""
@@ -363,11 +432,19 @@ class SessionStore(StoreBase):
         if event is None:
             return
         log.info("hasession: Sentinel event %s %s", channel, data)
+        self._on_topology(event)
+        self._drop(self._stale())
+
+    def _on_topology(self, event: Event) -> None:
+        """Apply what we learned about the master and wake every held operation."""
+        assert isinstance(self._router, SentinelRouter)
         with self._guard:
             self._router.apply(event, time.monotonic())
-            stale = self._router.stale()
-        self._drop(stale)
         self._news.notify()
+
+    def _stale(self) -> tuple[Address, ...]:
+        with self._guard:
+            return self._router.stale()
 
 
 def _reply_level(exc: BaseException) -> bool:
