@@ -75,6 +75,9 @@ class Batch:
     node: Address | None = None
     #: Prefix ``ASKING`` (Cluster: one batch redirected by ``ASK`` during a resharding).
     asking: bool = False
+    #: Seconds to wait for the replies instead of the connection's socket timeout (probes
+    #: must not hang on a frozen node: a SIGSTOPped master still accepts TCP connections).
+    timeout: float | None = None
 
     def wire(self, *, by_sha: bool = True) -> list[tuple[Arg, ...]]:
         """The commands as argument tuples, with the ``WAIT`` appended when asked."""

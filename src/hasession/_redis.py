@@ -17,6 +17,15 @@ from ._topology import Address, ConnectionOptions
 
 __all__ = ["connection_kwargs", "map_redis_errors"]
 
+try:  # redis-py >= 7
+    from redis.maint_notifications import MaintNotificationsConfig
+
+    _NO_MAINT_NOTIFICATIONS: dict[str, Any] = {
+        "maint_notifications_config": MaintNotificationsConfig(enabled=False)
+    }
+except ImportError:  # pragma: no cover - older redis-py has no such handshake
+    _NO_MAINT_NOTIFICATIONS = {}
+
 
 @contextmanager
 def map_redis_errors(address: Address | str) -> Iterator[None]:
@@ -69,6 +78,13 @@ def connection_kwargs(
         "max_connections": options.max_connections,
         "retry_on_timeout": False,
         "health_check_interval": 0,
+        # No handshake on connect (HELLO, CLIENT SETINFO, CLIENT MAINT_NOTIFICATIONS): each one is a round
+        # trip that hangs for a whole socket timeout on a frozen (SIGSTOPped) node.
+        # RESP2: no HELLO on connect, and the reply shapes the flows parse.
+        "protocol": 2,
+        "lib_name": None,
+        "lib_version": None,
+        **_NO_MAINT_NOTIFICATIONS,
     }
     if unix_path is not None:
         kwargs["path"] = unix_path

@@ -6,15 +6,18 @@ States and the rules that move between them (one line per transition in ``_TRANS
                                                      READONLY/LOADING on it: ask Sentinel again
                                                      on the next try, never blindly reconnect to
                                                      the same host (the redis-py #3874 bug).
-    any          -- Begun(old, cand)  --> SWITCHING  Sentinel announced a failover of our
-                                                     master (+odown, +try-failover, +selected-slave,
-                                                     ...): stop sending to a master that is being
+    any          -- Begun(old, cand)  --> SWITCHING  Sentinel announced a failover of our master
+                                                     (+odown, +try-failover, +selected-slave, ...):
+                                                     stop sending to a master that is being
                                                      replaced; probe the candidate's ROLE instead.
+                                                     Ignored when KNOWN(addr) and addr != old.
     any          -- Switched(old,new) --> UNKNOWN    +promoted-slave / +switch-master: check ROLE on
                                                      ``new`` first; refuse ``old`` for AVOID_SECONDS
                                                      (after a forced failover both say "master").
     SWITCHING    -- Aborted           --> UNKNOWN    -failover-abort-* / -odown: back to the lookup.
-    UNKNOWN/SW.  -- Found(addr)       --> KNOWN      discovery: Sentinel's answer, then ROLE=master.
+    UNKNOWN/SW.  -- Found(addr)       --> KNOWN      discovery: Sentinel's answer, then ROLE=master;
+                                                     ignored for an address being avoided (a lookup
+                                                     that started before the switch was announced).
     SWITCHING    -- (time)            --> UNKNOWN    after SWITCH_SECONDS without news.
 
 Discovery follows the Sentinel client contract (HA-NOTES §1): the candidate first, then each
@@ -40,6 +43,8 @@ __all__ = ["MasterView", "SentinelRouter", "parse_event"]
 SWITCH_SECONDS = 15.0
 AVOID_SECONDS = 15.0
 PROBE_SECONDS = 0.02
+#: Read timeout of discovery probes (Sentinel docs: "a few hundreds of milliseconds").
+PROBE_TIMEOUT = 0.25
 
 
 class State(enum.Enum):
@@ -103,6 +108,8 @@ def _lost(v: MasterView, e: Lost, now: float) -> MasterView:
 
 
 def _begun(v: MasterView, e: Begun, now: float) -> MasterView:
+    if v.state is State.KNOWN and v.address != e.old:
+        return v  # news about a master we already left (Sentinel repeats +odown)
     hint = e.candidate or v.hint
     return replace(
         v,
@@ -135,6 +142,8 @@ def _aborted(v: MasterView, e: Aborted, now: float) -> MasterView:
 
 
 def _found(v: MasterView, e: Found, now: float) -> MasterView:
+    if e.address == v.avoid and now < v.avoid_until:
+        return v  # a lookup that began before Sentinel announced the switch: stale
     moved = e.address != v.last
     return replace(
         v,
@@ -224,7 +233,7 @@ def _addr(host: str, port: str) -> Address:
 
 
 def _ask(node: Address, *args: str) -> Batch:
-    return Batch((Call(args),), route="", write=False, node=node)
+    return Batch((Call(args),), route="", write=False, node=node, timeout=PROBE_TIMEOUT)
 
 
 def _is_master(address: Address) -> Flow[bool]:

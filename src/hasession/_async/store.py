@@ -274,6 +274,7 @@ class AsyncSessionStore(StoreBase):
             stale = self._router.stale()
         await self._drop(stale)
         self.stats.retries += 1
+        log.debug("hasession: try %d on %s failed: %r", len(retry.attempts) + 1, address or "discovery", exc)
         self.stats.wait_shortfalls += isinstance(exc, NotReplicated)
         retry, delay = retry.increment(exc, str(address or "discovery"), now, random.random())
         if isinstance(exc, Redirected):
@@ -348,9 +349,11 @@ class AsyncSessionStore(StoreBase):
             conn = await pool.get_connection()
         try:
             try:
-                return batch.settle(await self._roundtrip(conn, address, batch.wire()))
+                return batch.settle(await self._roundtrip(conn, address, batch.wire(), batch.timeout))
             except NoScript:  # script cache emptied (failover, restart): send the source once
-                return batch.settle(await self._roundtrip(conn, address, batch.wire(by_sha=False)))
+                return batch.settle(
+                    await self._roundtrip(conn, address, batch.wire(by_sha=False), batch.timeout)
+                )
         except (StoreError, RedisError, OSError) as exc:
             if not _reply_level(exc):
                 await conn.disconnect()
@@ -362,13 +365,16 @@ class AsyncSessionStore(StoreBase):
             await pool.release(conn)
 
     @staticmethod
-    async def _roundtrip(conn: Any, address: Address, commands: list[Any]) -> list[Reply]:
+    async def _roundtrip(
+        conn: Any, address: Address, commands: list[Any], timeout: float | None
+    ) -> list[Reply]:
+        read_options = {} if timeout is None else {"timeout": timeout}
         replies: list[Reply] = []
         with map_redis_errors(address):
             await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
             for _ in commands:
                 try:
-                    replies.append(await conn.read_response())
+                    replies.append(await conn.read_response(**read_options))
                 except ResponseError as exc:
                     replies.append(reply_error(exc))
         return replies
@@ -387,9 +393,7 @@ class AsyncSessionStore(StoreBase):
         unix = topology.unix_path if isinstance(topology, Standalone) else None
         kwargs = connection_kwargs(options, address, unix)
         cls = UnixDomainSocketConnection if unix else SSLConnection if options.tls else Connection
-        return ConnectionPool(
-            connection_class=cls, retry=Retry(NoBackoff(), 0), lib_name="hasession", **kwargs
-        )
+        return ConnectionPool(connection_class=cls, retry=Retry(NoBackoff(), 0), **kwargs)
 
     async def _drop(self, addresses: tuple[Address, ...]) -> None:
         """Close every connection to masters we left (in-flight ones too: they will retry)."""

@@ -271,6 +271,7 @@ class SessionStore(StoreBase):
             stale = self._router.stale()
         self._drop(stale)
         self.stats.retries += 1
+        log.debug("hasession: try %d on %s failed: %r", len(retry.attempts) + 1, address or "discovery", exc)
         self.stats.wait_shortfalls += isinstance(exc, NotReplicated)
         retry, delay = retry.increment(exc, str(address or "discovery"), now, random.random())
         if isinstance(exc, Redirected):
@@ -345,9 +346,9 @@ class SessionStore(StoreBase):
             conn = pool.get_connection()
         try:
             try:
-                return batch.settle(self._roundtrip(conn, address, batch.wire()))
+                return batch.settle(self._roundtrip(conn, address, batch.wire(), batch.timeout))
             except NoScript:  # script cache emptied (failover, restart): send the source once
-                return batch.settle(self._roundtrip(conn, address, batch.wire(by_sha=False)))
+                return batch.settle(self._roundtrip(conn, address, batch.wire(by_sha=False), batch.timeout))
         except (StoreError, RedisError, OSError) as exc:
             if not _reply_level(exc):
                 conn.disconnect()
@@ -359,13 +360,14 @@ class SessionStore(StoreBase):
             pool.release(conn)
 
     @staticmethod
-    def _roundtrip(conn: Any, address: Address, commands: list[Any]) -> list[Reply]:
+    def _roundtrip(conn: Any, address: Address, commands: list[Any], timeout: float | None) -> list[Reply]:
+        read_options = {} if timeout is None else {"timeout": timeout}
         replies: list[Reply] = []
         with map_redis_errors(address):
             conn.send_packed_command(conn.pack_commands(commands), check_health=False)
             for _ in commands:
                 try:
-                    replies.append(conn.read_response())
+                    replies.append(conn.read_response(**read_options))
                 except ResponseError as exc:
                     replies.append(reply_error(exc))
         return replies
@@ -384,9 +386,7 @@ class SessionStore(StoreBase):
         unix = topology.unix_path if isinstance(topology, Standalone) else None
         kwargs = connection_kwargs(options, address, unix)
         cls = UnixDomainSocketConnection if unix else SSLConnection if options.tls else Connection
-        return ConnectionPool(
-            connection_class=cls, retry=Retry(NoBackoff(), 0), lib_name="hasession", **kwargs
-        )
+        return ConnectionPool(connection_class=cls, retry=Retry(NoBackoff(), 0), **kwargs)
 
     def _drop(self, addresses: tuple[Address, ...]) -> None:
         """Close every connection to masters we left (in-flight ones too: they will retry)."""

@@ -1,0 +1,45 @@
+"""FastAPI: the session as a dependency, on top of :mod:`hasession.starlette`.
+
+.. code-block:: python
+
+    app = FastAPI()
+    init_app(app, store=AsyncSessionStore.from_url(url, secret_keys=[...]))
+
+    @app.get("/whoami")
+    async def whoami(session: SessionDep) -> dict[str, str | None]:
+        return {"user": session.user_id}
+
+Only endpoints that depend on :data:`SessionDep` (or call :func:`get_session`) read Redis.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI
+from starlette.requests import Request
+
+from . import AsyncSessionStore, CookieOptions, Session
+from .starlette import SessionMiddleware, session_from
+
+__all__ = ["SessionDep", "SessionMiddleware", "get_session", "init_app", "session_from"]
+
+
+async def get_session(request: Request) -> Session:
+    """The request's session, loaded; a FastAPI dependency (a store error becomes a ``503``).
+
+    .. versionadded:: 0.1
+    """
+    return await session_from(request)
+
+
+#: ``session: SessionDep`` in an endpoint's parameters gives it the loaded session.
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def init_app(app: FastAPI, *, store: AsyncSessionStore, cookie: CookieOptions = CookieOptions()) -> None:  # noqa: B008
+    """Add :class:`~hasession.starlette.SessionMiddleware` to ``app`` (before it starts).
+
+    .. versionadded:: 0.1
+    """
+    app.add_middleware(SessionMiddleware, store=store, cookie=cookie)
