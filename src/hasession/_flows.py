@@ -18,7 +18,7 @@ from ._config import DurabilityPolicy, SessionPolicy
 from ._exceptions import ConcurrentUpdate, SessionDataError, SessionTooLarge, StoreResponseError
 from ._ids import IdCodec, SessionId
 from ._keys import KeySchema
-from ._scripts import CYCLE, DESTROY, INDEX_ADD, LOAD, SAVE
+from ._scripts import CANARY, CYCLE, DESTROY, INDEX_ADD, LOAD, SAVE
 from ._session import Session, StoredSession
 
 __all__ = ["Context", "SaveResult", "SessionInfo"]
@@ -135,6 +135,12 @@ class Context:
                     )
                 )
         return found
+
+    def canary(self, token: str) -> Flow[list[str]]:
+        """Read the store's canary, planting ``token`` if there is none: ``[status, token]``."""
+        key = f"{self.keys.prefix}:canary"
+        (reply,) = yield self.write(key, Eval(CANARY, (key,), (token,)))
+        return _status(reply)
 
     def public_id(self, session: Session) -> str | None:
         """The loggable id of a stored session."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ._commands import Script
 
-__all__ = ["CYCLE", "DESTROY", "INDEX_ADD", "LOAD", "SAVE"]
+__all__ = ["CANARY", "CYCLE", "DESTROY", "INDEX_ADD", "LOAD", "SAVE"]
 
 # Shared helpers, prepended to the scripts that write session data.
 # apply(): ARGV[at] = number of fields to set, then field/value pairs, then the number of
@@ -148,5 +148,17 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
 return 1
+""",
+)
+
+CANARY = Script(
+    "canary",
+    """
+-- KEYS: canary. ARGV: a fresh token. A store that finds its canary gone after it had seen one
+-- knows Redis lost its whole dataset (a restart without persistence, HA-NOTES fault #4).
+local seen = redis.call('GET', KEYS[1])
+if seen then return {'same', seen} end
+redis.call('SET', KEYS[1], ARGV[1])
+return {'new', ARGV[1]}
 """,
 )

@@ -26,6 +26,8 @@ __all__ = ["StoreConfig", "Stats"]
 
 log = logging.getLogger("hasession")
 
+CANARY_SECONDS = 5.0
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoreConfig:
@@ -100,6 +102,8 @@ class Stats:
     unavailable: int = 0
     #: Operations refused because too many were already held.
     shed: int = 0
+    #: Times the store was found empty after it had held data (Redis restarted without persistence).
+    data_resets: int = 0
 
     def snapshot(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -132,6 +136,12 @@ class StoreBase:
             durability=config.durability,
         )
         self._router = make_router(config.topology)
+        #: The canary token last seen. It is checked at start, after every recovery, and every
+        #: CANARY_SECONDS (a restarted server is reconnected to silently), but not on Cluster,
+        #: where one key cannot watch every primary.
+        self._canary: str | None = None
+        self._canary_watch = not isinstance(config.topology, Cluster)
+        self._canary_next = 0.0
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.config.topology}>"
@@ -139,6 +149,19 @@ class StoreBase:
     def public_id(self, session: Session) -> str | None:
         """An id of ``session`` that is safe to log and show (it cannot be used as a cookie)."""
         return self._ctx.public_id(session)
+
+    def _canary_due(self) -> bool:
+        return self._canary_watch and time.monotonic() >= self._canary_next
+
+    def _judge_canary(self, status: list[str]) -> None:
+        self._canary_next = time.monotonic() + CANARY_SECONDS
+        seen, self._canary = self._canary, status[1]
+        if status[0] == "new" and seen is not None:
+            self.stats.data_resets += 1
+            log.error(
+                "hasession: the session store lost all its data (canary missing after a recovery): "
+                "was Redis restarted without persistence? Every session was lost."
+            )
 
     @staticmethod
     def _now_ms() -> int:

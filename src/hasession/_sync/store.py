@@ -27,7 +27,7 @@ from .._retry import RetryState
 from .._routing import Discover, Hold, NoScript, Redirected, Send
 from .._sentinel import Begun, Event, SentinelRouter, Switched, parse_event
 from .._session import Session
-from .._store import StoreBase, StoreConfig
+from .._store import CANARY_SECONDS, StoreBase, StoreConfig
 from .._switchover import SwitchoverResult, is_master, master_offset, replica_offset
 from .._topology import Address, Sentinel, Standalone
 from ._compat import (
@@ -217,6 +217,8 @@ class SessionStore(StoreBase):
 
     def _run(self, flow: Flow[T], budget: float | None = None) -> T:
         self._ensure_watchers()
+        if self._canary_due():
+            self._check_canary(budget)
         self.stats.operations += 1
         retry = RetryState.start(self.config.retry, time.monotonic(), budget)
         value: list[Reply] | None = None
@@ -233,6 +235,14 @@ class SessionStore(StoreBase):
                 if batch.node is None:
                     raise
                 error = exc
+
+    def _check_canary(self, budget: float | None) -> None:
+        self._canary_next = time.monotonic() + CANARY_SECONDS  # one check at a time
+        try:
+            self._judge_canary(self._run(self._ctx.canary(self._request_id()), budget))
+        except StoreError:
+            self._canary_next = 0.0
+            raise
 
     def _execute(self, batch: Batch, retry: RetryState) -> tuple[list[Reply], RetryState]:
         if batch.node is not None:
@@ -326,6 +336,7 @@ class SessionStore(StoreBase):
     def _leave_hold(self, since: float) -> None:
         with self._guard:
             self._held -= 1
+            self._canary_next = 0.0  # recovered: did Redis keep its data?
         held = time.monotonic() - since
         self.stats.hold_seconds += held
         self.stats.max_hold_seconds = max(self.stats.max_hold_seconds, held)
