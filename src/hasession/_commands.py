@@ -16,7 +16,7 @@ from typing import TypeAlias, TypeVar
 from ._exceptions import NotReplicated, StoreError
 from ._topology import Address
 
-__all__ = ["Arg", "Batch", "Call", "Command", "Eval", "Flow", "Reply", "Script"]
+__all__ = ["Arg", "Batch", "Call", "Command", "Degraded", "Eval", "Flow", "Reply", "Script"]
 
 Arg: TypeAlias = "str | bytes | int | float"
 Reply: TypeAlias = object
@@ -78,6 +78,10 @@ class Batch:
     #: Seconds to wait for the replies instead of the connection's socket timeout (probes
     #: must not hang on a frozen node: a SIGSTOPped master still accepts TCP connections).
     timeout: float | None = None
+    #: A read-only twin a replica may answer while no master is known (degraded reads).
+    fallback: Batch | None = None
+    #: This batch is such a twin: its replies come back wrapped in :class:`Degraded`.
+    degraded: bool = False
 
     def wire(self, *, by_sha: bool = True) -> list[tuple[Arg, ...]]:
         """The commands as argument tuples, with the ``WAIT`` appended when asked."""
@@ -95,12 +99,21 @@ class Batch:
                 raise reply
         if self.asking:
             replies = replies[1:]
+        if self.degraded:
+            return [Degraded(r) for r in replies]
         if not self.wait_replicas:
             return replies
         acked = replies[-1]
         if not isinstance(acked, int) or acked < self.wait_replicas:
             raise NotReplicated(f"WAIT confirmed {acked} of {self.wait_replicas} replicas")
         return replies[:-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Degraded:
+    """A reply read from a replica (possibly stale) because no master was known."""
+
+    value: Reply
 
 
 Flow: TypeAlias = Generator[Batch, "list[Reply]", T]

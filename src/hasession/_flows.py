@@ -13,7 +13,7 @@ from typing import Any, Literal
 import orjson
 
 from ._codec import Codec
-from ._commands import Batch, Call, Eval, Flow, Reply
+from ._commands import Batch, Call, Degraded, Eval, Flow, Reply
 from ._config import DurabilityPolicy, SessionPolicy
 from ._exceptions import ConcurrentUpdate, SessionDataError, SessionTooLarge, StoreResponseError
 from ._ids import IdCodec, SessionId
@@ -89,8 +89,16 @@ class Context:
         """Read a session and refresh its sliding TTL when due, in one round trip."""
         key, p = self.keys.data(sid), self.policy
         script = Eval(LOAD, (key,), (now_ms, p.idle_timeout * 1000, p.touch_interval * 1000))
-        (reply,) = yield Batch((script,), route=key)
-        return None if not reply else self._decode(sid, _pairs(reply), now_ms)
+        replica = Batch((Call(("HGETALL", key)),), route=key, write=False, degraded=True)
+        (reply,) = yield Batch((script,), route=key, fallback=replica)
+        degraded = isinstance(reply, Degraded)
+        if isinstance(reply, Degraded):
+            reply = reply.value
+        stored = None if not reply else self._decode(sid, _pairs(reply), now_ms)
+        if stored is None or stored.expires_ms <= now_ms:  # a replica does not run LOAD's check
+            return None
+        stored.degraded = degraded
+        return stored
 
     def save(self, session: Session, now_ms: int, rid: str) -> Flow[SaveResult]:
         """Write what the request changed: nothing, a delta, a new session, an id cycle or a delete."""

@@ -90,6 +90,11 @@ class Router:
         """Bumped whenever the master moves."""
         return 0
 
+    @property
+    def settled(self) -> bool:
+        """Whether the master is known (housekeeping such as the canary waits for it)."""
+        return True
+
     def plan(self, batch: Batch, now: float) -> Plan:
         raise NotImplementedError
 

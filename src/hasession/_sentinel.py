@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from ._commands import Batch, Call, Flow
+from ._commands import Batch, Call, Flow, Reply
 from ._exceptions import FailoverInProgress, MasterNotFound, StoreError, StoreUnavailable
 from ._routing import Discover, Hold, Plan, Router, Send, role_of
 from ._topology import Address
@@ -268,6 +268,37 @@ def discover(
     return None
 
 
+def replica_read(
+    sentinels: tuple[Address, ...], name: str, batch: Batch, max_staleness: float
+) -> Flow[list[Reply] | None]:
+    """Send a read-only ``batch`` to a replica whose master link is down at most ``max_staleness`` s."""
+    for sentinel in sentinels:
+        try:
+            (reply,) = yield _ask(sentinel, "SENTINEL", "REPLICAS", name)
+        except StoreError:
+            continue
+        for replica in fresh_replicas(reply, max_staleness):
+            try:
+                return (yield replace(batch, node=replica, timeout=PROBE_TIMEOUT))
+            except StoreError:
+                continue
+        return None
+    return None
+
+
+def fresh_replicas(reply: object, max_staleness: float) -> list[Address]:
+    """Replicas in a ``SENTINEL REPLICAS`` reply that are up and at most ``max_staleness`` s behind."""
+    found = []
+    for entry in reply if isinstance(reply, list) else ():
+        items = [p.decode() if isinstance(p, bytes) else str(p) for p in entry]
+        info = dict(zip(items[::2], items[1::2], strict=True))
+        flags = set(info.get("flags", "").split(","))
+        lag_ms = int(info.get("master-link-down-time", "0"))
+        if not flags & {"s_down", "o_down", "disconnected"} and lag_ms <= max_staleness * 1000:
+            found.append(Address(info["ip"], int(info["port"])))
+    return found
+
+
 class SentinelRouter(Router):
     """Routes every batch to the master that Sentinel names and ROLE confirms."""
 
@@ -280,6 +311,10 @@ class SentinelRouter(Router):
     @property
     def generation(self) -> int:
         return self.view.generation
+
+    @property
+    def settled(self) -> bool:
+        return self.view.state is State.KNOWN
 
     def plan(self, batch: Batch, now: float) -> Plan:
         view = self.view

@@ -31,6 +31,8 @@ class StoredSession:
     user_id: str | None = None
     #: Whether the load refreshed the sliding TTL (a cookie with Max-Age is then re-sent).
     touched: bool = False
+    #: Read from a replica while no master was known (see ``StoreConfig.degraded_reads``).
+    degraded: bool = False
 
 
 class Session(dict[str, Any]):
@@ -78,6 +80,11 @@ class Session(dict[str, Any]):
         """True until the session exists in the store."""
         self._ensure_loaded()
         return self._stored is None
+
+    @property
+    def degraded(self) -> bool:
+        """Whether the data came from a replica during a failover (it may be slightly stale)."""
+        return self._stored is not None and self._stored.degraded
 
     @property
     def loaded(self) -> bool:

@@ -47,6 +47,10 @@ class StoreConfig:
     durability: DurabilityPolicy = field(default_factory=DurabilityPolicy)
     #: Subscribe to Sentinel's failover events (recommended; HA-NOTES §1).
     sentinel_events: bool = True
+    #: Degraded reads (Sentinel): while no master is known, a load may be answered by a replica
+    #: whose link to the master has been down at most this many seconds. ``None``: off, loads
+    #: wait for the new master like writes do.
+    degraded_reads: float | None = None
 
     def __post_init__(self) -> None:
         if not self.secret_keys:
@@ -65,6 +69,7 @@ class StoreConfig:
         retry: RetryPolicy | None = None,
         durability: DurabilityPolicy | None = None,
         sentinel_events: bool = True,
+        degraded_reads: float | None = None,
     ) -> StoreConfig:
         """A config for the topology named by ``url`` (see :func:`hasession.parse_url`)."""
         from ._url import parse_url
@@ -77,6 +82,7 @@ class StoreConfig:
             retry=retry or RetryPolicy(),
             durability=durability or DurabilityPolicy(),
             sentinel_events=sentinel_events,
+            degraded_reads=degraded_reads,
         )
 
 
@@ -104,6 +110,8 @@ class Stats:
     shed: int = 0
     #: Times the store was found empty after it had held data (Redis restarted without persistence).
     data_resets: int = 0
+    #: Loads answered by a replica while no master was known.
+    degraded_reads: int = 0
 
     def snapshot(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -151,7 +159,7 @@ class StoreBase:
         return self._ctx.public_id(session)
 
     def _canary_due(self) -> bool:
-        return self._canary_watch and time.monotonic() >= self._canary_next
+        return self._canary_watch and time.monotonic() >= self._canary_next and self._router.settled
 
     def _judge_canary(self, status: list[str]) -> None:
         self._canary_next = time.monotonic() + CANARY_SECONDS

@@ -20,12 +20,19 @@ from redis.retry import Retry
 
 from .._commands import Batch, Call, Flow, Reply
 from .._config import DurabilityPolicy, RetryPolicy, Secret, SessionPolicy
-from .._exceptions import ConfigurationError, FailoverInProgress, NotReplicated, StoreError, StoreUnavailable
+from .._exceptions import (
+    ConfigurationError,
+    FailoverInProgress,
+    MasterNotFound,
+    NotReplicated,
+    StoreError,
+    StoreUnavailable,
+)
 from .._flows import SaveResult, SessionInfo
 from .._redis import connection_kwargs, map_redis_errors, reply_error
 from .._retry import RetryState
 from .._routing import Discover, Hold, NoScript, Redirected, Send
-from .._sentinel import Begun, Event, SentinelRouter, Switched, parse_event
+from .._sentinel import Begun, Event, SentinelRouter, Switched, parse_event, replica_read
 from .._session import Session
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig
 from .._switchover import SwitchoverResult, is_master, master_offset, replica_offset
@@ -79,6 +86,7 @@ class SessionStore(StoreBase):
         retry: RetryPolicy | None = None,
         durability: DurabilityPolicy | None = None,
         sentinel_events: bool = True,
+        degraded_reads: float | None = None,
     ) -> SessionStore:
         """A store for the topology named by ``url`` (see :func:`hasession.parse_url`)."""
         return cls(
@@ -90,6 +98,7 @@ class SessionStore(StoreBase):
                 retry=retry,
                 durability=durability,
                 sentinel_events=sentinel_events,
+                degraded_reads=degraded_reads,
             )
         )
 
@@ -218,7 +227,7 @@ class SessionStore(StoreBase):
     def _run(self, flow: Flow[T], budget: float | None = None) -> T:
         self._ensure_watchers()
         if self._canary_due():
-            self._check_canary(budget)
+            self._check_canary()
         self.stats.operations += 1
         retry = RetryState.start(self.config.retry, time.monotonic(), budget)
         value: list[Reply] | None = None
@@ -236,18 +245,20 @@ class SessionStore(StoreBase):
                     raise
                 error = exc
 
-    def _check_canary(self, budget: float | None) -> None:
+    def _check_canary(self) -> None:
+        """One quick try at the canary; housekeeping never holds or fails a request."""
         self._canary_next = time.monotonic() + CANARY_SECONDS  # one check at a time
         try:
-            self._judge_canary(self._run(self._ctx.canary(self._request_id()), budget))
-        except StoreError:
+            self._judge_canary(self._run(self._ctx.canary(self._request_id()), 0.0))
+        except StoreError as exc:
+            log.debug("hasession: canary check deferred: %r", exc)
             self._canary_next = 0.0
-            raise
 
     def _execute(self, batch: Batch, retry: RetryState) -> tuple[list[Reply], RetryState]:
         if batch.node is not None:
             return self._send(batch.node, batch), retry
         held_since: float | None = None
+        fallback = batch.fallback if self.config.degraded_reads is not None else None
         try:
             while True:
                 now, address = time.monotonic(), None
@@ -256,6 +267,9 @@ class SessionStore(StoreBase):
                         plan = self._router.plan(batch, now)
                     if isinstance(plan, Hold):
                         held_since = held_since or self._enter_hold(now)
+                        if fallback is not None and (replies := self._degraded(fallback)):
+                            return replies, retry
+                        fallback = None
                         self._hold(plan.seconds, retry)
                         continue
                     if isinstance(plan, Discover):
@@ -265,6 +279,10 @@ class SessionStore(StoreBase):
                     return self._send_following_ask(address, batch), retry
                 except StoreError as exc:
                     held_since = held_since or self._enter_hold(now)
+                    if fallback is not None and isinstance(exc, (MasterNotFound, FailoverInProgress)):
+                        if replies := self._degraded(fallback):
+                            return replies, retry
+                        fallback = None
                     retry = self._failed(exc, address, retry, now)
         except StoreUnavailable:
             self.stats.unavailable += 1
@@ -301,6 +319,17 @@ class SessionStore(StoreBase):
             self.stats.failovers += before > 0
             log.warning("hasession: session store master is now %s", result)
             self._news.notify()
+
+    def _degraded(self, fallback: Batch) -> list[Reply] | None:
+        """Answer a read from a fresh-enough replica (Sentinel only), or ``None``."""
+        if not isinstance(self._router, SentinelRouter) or self.config.degraded_reads is None:
+            return None
+        flow = replica_read(
+            self._router.sentinels, self._router.master_name, fallback, self.config.degraded_reads
+        )
+        replies = self._run_targeted(flow)
+        self.stats.degraded_reads += replies is not None
+        return replies
 
     def _run_targeted(self, flow: Flow[T]) -> T:
         value: list[Reply] | None = None

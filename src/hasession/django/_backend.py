@@ -1,0 +1,256 @@
+"""Django's ``SessionBase`` on a hasession store: ``SESSION_ENGINE = "hasession.django"``.
+
+Django's ``session_key`` is hasession's signed cookie value. The data Django caches is a hasession
+:class:`~hasession.Session`, so a save writes only what the request changed, and an unknown,
+forged or expired key is never adopted (a new session gets a new, server-made key).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.sessions.backends.base import (  # type: ignore[import-untyped]
+    CreateError,
+    SessionBase,
+    UpdateError,
+)
+from django.contrib.sessions.exceptions import SessionInterrupted  # type: ignore[import-untyped]
+
+from .. import AsyncSessionStore, SaveResult, Session, SessionStore, StoreError
+from ._stores import get_async_store, get_store
+
+if TYPE_CHECKING:
+    from .._session import StoredSession
+
+__all__ = ["SessionStore"]
+
+#: Field that keeps a session stored while it holds no data (Django stores empty sessions; hasession
+#: alone does not). It is never shown to Django.
+_KEPT = "_hasession.kept"
+
+
+class _Data(Session):
+    """The data of one Django session: a hasession session that hides the ``_KEPT`` field."""
+
+    @classmethod
+    def named(cls, store: SessionStore | AsyncSessionStore, key: str | None) -> _Data:
+        """The session ``key`` names, not loaded (no I/O; a forged or malformed key names none)."""
+        return cls(store.open(key).sid)
+
+    @classmethod
+    def copy_of(cls, data: Mapping[str, Any]) -> _Data:
+        """A new, unsaved session holding ``data`` and its user."""
+        new = cls()
+        new.update(data)
+        if isinstance(data, Session):
+            new.user_id = data.user_id
+        return new
+
+    def fill(self, stored: StoredSession | None) -> None:
+        if stored is not None:
+            stored.data.pop(_KEPT, None)
+        super().fill(stored)
+
+
+class SessionStore(SessionBase):  # type: ignore[misc]
+    """Django's session API on the process-wide hasession store (see ``settings.HASESSION``).
+
+    Sync methods use :func:`~hasession.django.get_store`, ``a``-prefixed ones the event loop's
+    :func:`~hasession.django.get_async_store`. ``user_id`` is hasession's (it indexes the session
+    for ``revoke_user``).
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, session_key: str | None = None) -> None:
+        super().__init__(session_key)
+        # The key this object last stored: if it has vanished by the next save, that save raises
+        # UpdateError (a concurrent logout must not be undone) instead of creating a session.
+        self._stored_key: str | None = None
+        #: The store error this object met, if any: :class:`SessionMiddleware` answers 503 for it.
+        self.store_error: StoreError | None = None
+
+    @property
+    def user_id(self) -> str | None:
+        """The user this session belongs to (hasession's index for ``revoke_user``)."""
+        return self._data().user_id
+
+    @user_id.setter
+    def user_id(self, value: str | None) -> None:
+        self._data().user_id = value
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def load(self) -> _Data:
+        return self._loaded(self._read(self.session_key))
+
+    async def aload(self) -> _Data:
+        return self._loaded(await self._aread(self.session_key))
+
+    def exists(self, session_key: str | None) -> bool:
+        return self._live(self._read(session_key))
+
+    async def aexists(self, session_key: str | None) -> bool:
+        return self._live(await self._aread(session_key))
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def save(self, must_create: bool = False) -> None:
+        data = self._to_save(self._session, must_create)
+        with self._io():
+            self._saved(get_store().save(data))
+
+    async def asave(self, must_create: bool = False) -> None:
+        data = self._to_save(await self._aget_session(), must_create)
+        with self._io():
+            self._saved(await get_async_store().save(data))
+
+    def create(self) -> None:
+        self._renew()
+        self.save(must_create=True)
+        self.modified = True
+
+    async def acreate(self) -> None:
+        self._renew()
+        await self.asave(must_create=True)
+        self.modified = True
+
+    def cycle_key(self) -> None:
+        """A new key for the same data, in one atomic step; the old key stops working at once."""
+        if self._data().new:
+            return self.create()
+        self._data().cycle_id()
+        with _interrupted():
+            self.save()
+        self.modified = True
+        return None
+
+    async def acycle_key(self) -> None:
+        if (await self._adata()).new:
+            return await self.acreate()
+        (await self._adata()).cycle_id()
+        with _interrupted():
+            await self.asave()
+        self.modified = True
+        return None
+
+    def delete(self, session_key: str | None = None) -> None:
+        key = self.session_key if session_key is None else session_key
+        if key is not None:
+            data = self._read(key)
+            data.destroy()
+            with self._io():
+                get_store().save(data)
+
+    async def adelete(self, session_key: str | None = None) -> None:
+        key = self.session_key if session_key is None else session_key
+        if key is not None:
+            data = await self._aread(key)
+            data.destroy()
+            with self._io():
+                await get_async_store().save(data)
+
+    def flush(self) -> None:
+        self.delete()
+        self._forget()
+
+    async def aflush(self) -> None:
+        await self.adelete()
+        self._forget()
+
+    def clear(self) -> None:
+        # Django skips the load here; hasession needs it to know which stored keys to delete.
+        self._session.clear()
+        self.accessed = self.modified = True
+
+    @classmethod
+    def clear_expired(cls) -> None:
+        """Nothing to do: Redis expires sessions itself."""
+
+    @classmethod
+    async def aclear_expired(cls) -> None:
+        """Nothing to do: Redis expires sessions itself."""
+
+    # -- the hasession session behind it ---------------------------------------------------------
+
+    def _data(self) -> _Data:
+        return self._adopt(self._session)
+
+    async def _adata(self) -> _Data:
+        return self._adopt(await self._aget_session())
+
+    def _adopt(self, current: Mapping[str, Any]) -> _Data:
+        """The cached data as a hasession session (Django caches a plain ``{}`` when there is no key)."""
+        if not isinstance(current, _Data):
+            current = self._session_cache = _Data.copy_of(current)
+        return current
+
+    def _read(self, key: str | None) -> _Data:
+        store = get_store()
+        with self._io():
+            data = _Data.named(store, key)
+            store.load_into(data)
+        return data
+
+    async def _aread(self, key: str | None) -> _Data:
+        store = get_async_store()
+        with self._io():
+            data = _Data.named(store, key)
+            await store.load_into(data)
+        return data
+
+    def _live(self, data: _Data) -> bool:
+        """Stored, and not past the date a ``set_expiry()`` gave it."""
+        return not data.new and self.get_expiry_age(expiry=data.get("_session_expiry")) > 0
+
+    def _loaded(self, data: _Data) -> _Data:
+        if self._live(data):
+            return data
+        self._session_key = None  # never reuse an unknown key: the next save makes a new one
+        return _Data()
+
+    def _to_save(self, current: Mapping[str, Any], must_create: bool) -> _Data:
+        if self.session_key is None and self._stored_key is not None:
+            raise UpdateError  # what this object stored was deleted meanwhile (a logout, a revoke)
+        data = self._adopt(current)
+        if must_create and not data.new:
+            raise CreateError
+        if data.new and not data and data.user_id is None:
+            data[_KEPT] = True
+        return data
+
+    def _saved(self, result: SaveResult) -> None:
+        if result.cookie == "delete":
+            raise UpdateError  # deleted or expired since it was loaded: not resurrected
+        self._session_key = self._stored_key = result.value
+        if result.wrote:  # reloaded on next use, from what Redis now holds
+            del self._session_cache
+
+    def _renew(self) -> None:
+        """Start a new, unsaved session with the current data (``create()`` saves it under a new key)."""
+        self._session_cache = _Data.copy_of(getattr(self, "_session_cache", {}))
+        self._session_key = self._stored_key = None
+
+    def _forget(self) -> None:
+        self._session_cache = {}
+        self._session_key = self._stored_key = None
+        self.accessed = self.modified = True
+
+    @contextlib.contextmanager
+    def _io(self) -> Iterator[None]:
+        try:
+            yield
+        except StoreError as exc:
+            self.store_error = exc
+            raise
+
+
+@contextlib.contextmanager
+def _interrupted() -> Iterator[None]:
+    """A key cycle that finds its session deleted (a concurrent logout or revoke) is a 400, as in Django."""
+    try:
+        yield
+    except UpdateError as exc:
+        raise SessionInterrupted("The session was deleted before its key could be cycled.") from exc
