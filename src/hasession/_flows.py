@@ -106,9 +106,9 @@ class Context:
             return (yield from self._destroy(session))
         if not session.loaded:
             return KEEP
-        sets, dels = self._delta(session)
         if session.stored is None or session.sid is None:
-            return (yield from self._create(session, sets, now_ms, rid))
+            return (yield from self._create(session, now_ms, rid))
+        sets, dels = self._delta(session, session.sid.tag)
         if session.cycle_requested:
             return (yield from self._cycle(session, session.sid, sets, dels, now_ms, rid))
         if not sets and not dels and not session.user_changed:
@@ -156,12 +156,13 @@ class Context:
 
     # -- save paths --------------------------------------------------------------------------
 
-    def _create(self, session: Session, sets: dict[str, bytes], now_ms: int, rid: str) -> Flow[SaveResult]:
-        if not sets and session.user_id is None:
-            return SaveResult(cookie="delete") if session.sid is not None else KEEP
+    def _create(self, session: Session, now_ms: int, rid: str) -> Flow[SaveResult]:
         expires = now_ms + self.policy.absolute_timeout * 1000
         while True:  # a fresh id: never adopt an id a client made up (session fixation)
             sid = self.ids.new()
+            sets, _ = self._delta(session, sid.tag)  # values are sealed to their session's tag
+            if not sets:
+                return SaveResult(cookie="delete") if session.sid is not None else KEEP
             status = yield from self._run_save(sid, "c", sets, (), now_ms, rid, expires)
             if status[0] != "COLLISION":
                 break
@@ -242,14 +243,13 @@ class Context:
 
     # -- pure helpers ------------------------------------------------------------------------
 
-    def _delta(self, session: Session) -> tuple[dict[str, bytes], set[str]]:
+    def _delta(self, session: Session, tag: str) -> tuple[dict[str, bytes], set[str]]:
         """Encoded fields to set and field names to delete; enforces ``max_size``."""
         assigned, removed = session.changes()
         stored = session.stored.plain if session.stored else {}
         for key in session.read_keys():  # values mutated in place
             if key in stored and orjson.dumps(dict.__getitem__(session, key)) != stored[key]:
                 assigned[key] = dict.__getitem__(session, key)
-        tag = session.sid.tag if session.sid is not None else ""
         sets = {_DATA + k: self.codec.encode(v, context=_context(tag, k)) for k, v in assigned.items()}
         if session.user_changed:
             sets[_USER] = self.codec.encode(session.user_id, context=_context(tag, _USER))

@@ -5,17 +5,26 @@ Shared by the sync and async drivers; nothing here does I/O.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import redis.exceptions as rex
+from redis.connection import AbstractConnection
 
 from ._exceptions import StoreConnectionError, StoreError, StoreResponseError, StoreTimeout
 from ._routing import error_from_reply
 from ._topology import Address, ConnectionOptions
 
 __all__ = ["connection_kwargs", "map_redis_errors"]
+
+# redis-py 8 takes ``driver_info=None``; older versions ``lib_name=None, lib_version=None``.
+_NO_SETINFO: dict[str, Any] = (
+    {"driver_info": None}
+    if "driver_info" in inspect.signature(AbstractConnection.__init__).parameters
+    else {"lib_name": None, "lib_version": None}
+)
 
 try:  # redis-py >= 7
     from redis.maint_notifications import MaintNotificationsConfig
@@ -82,8 +91,7 @@ def connection_kwargs(
         # trip that hangs for a whole socket timeout on a frozen (SIGSTOPped) node.
         # RESP2: no HELLO on connect, and the reply shapes the flows parse.
         "protocol": 2,
-        "lib_name": None,
-        "lib_version": None,
+        **_NO_SETINFO,
         **_NO_MAINT_NOTIFICATIONS,
     }
     if unix_path is not None:

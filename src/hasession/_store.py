@@ -94,6 +94,8 @@ class Stats:
     """
 
     operations: int = 0
+    #: Round trips to Redis (one per batch of pipelined commands, retries included).
+    round_trips: int = 0
     #: Operations that needed at least one retry or wait (held through a failover).
     held: int = 0
     #: Seconds spent holding, summed, and the longest hold.

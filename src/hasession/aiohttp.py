@@ -30,7 +30,7 @@ from ._web import answer_for, check_cookie_options, log_store_error, vary_cookie
 
 __all__ = [
     "STORE_KEY",
-    "ErrorHandler",
+    "ErrorHook",
     "SessionMiddleware",
     "get_session",
     "init_app",
@@ -43,9 +43,7 @@ log = logging.getLogger("hasession")
 #: The app's session store: ``request.app[STORE_KEY]`` (typed as :class:`~hasession.AsyncSessionStore`).
 STORE_KEY = web.AppKey("hasession_store", AsyncSessionStore)
 #: Answers a request whose session could not be loaded or saved (default: ``503`` + ``Retry-After``).
-ErrorHandler: TypeAlias = Callable[
-    [StoreError, web.Request], web.StreamResponse | Awaitable[web.StreamResponse]
-]
+ErrorHook: TypeAlias = Callable[[StoreError, web.Request], web.StreamResponse | Awaitable[web.StreamResponse]]
 
 _SESSION = web.RequestKey("hasession_session", Session)
 _STORE = web.RequestKey("hasession_store", AsyncSessionStore)
@@ -68,7 +66,7 @@ class SessionMiddleware:
         store: AsyncSessionStore,
         *,
         cookie: CookieOptions = CookieOptions(),  # noqa: B008 - frozen value object
-        on_error: ErrorHandler | None = None,
+        on_error: ErrorHook | None = None,
     ) -> None:
         #: The session store.
         self.store = store
@@ -152,7 +150,7 @@ def setup(
     store: AsyncSessionStore,
     *,
     cookie: CookieOptions = CookieOptions(),  # noqa: B008
-    on_error: ErrorHandler | None = None,
+    on_error: ErrorHook | None = None,
 ) -> None:
     """Install :class:`SessionMiddleware` and keep ``store`` in ``app[STORE_KEY]``.
 
@@ -169,9 +167,10 @@ def init_app(
     *,
     store: AsyncSessionStore,
     cookie: CookieOptions = CookieOptions(),  # noqa: B008 - frozen value object
+    on_error: ErrorHook | None = None,
 ) -> None:
     """:func:`setup` with the keyword-only signature every hasession adapter shares.
 
     .. versionadded:: 0.1
     """
-    setup(app, store, cookie=cookie)
+    setup(app, store, cookie=cookie, on_error=on_error)

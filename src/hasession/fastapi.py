@@ -20,9 +20,10 @@ from fastapi import Depends, FastAPI
 from starlette.requests import Request
 
 from . import AsyncSessionStore, CookieOptions, Session
-from .starlette import SessionMiddleware, session_from
+from .starlette import ErrorHook, SessionMiddleware, session_from
+from .starlette import init_app as starlette_init_app
 
-__all__ = ["SessionDep", "SessionMiddleware", "get_session", "init_app", "session_from"]
+__all__ = ["ErrorHook", "SessionDep", "SessionMiddleware", "get_session", "init_app", "session_from"]
 
 
 async def get_session(request: Request) -> Session:
@@ -37,9 +38,17 @@ async def get_session(request: Request) -> Session:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def init_app(app: FastAPI, *, store: AsyncSessionStore, cookie: CookieOptions = CookieOptions()) -> None:  # noqa: B008
+def init_app(
+    app: FastAPI,
+    *,
+    store: AsyncSessionStore,
+    cookie: CookieOptions = CookieOptions(),  # noqa: B008 - frozen value object
+    on_error: ErrorHook | None = None,
+) -> None:
     """Add :class:`~hasession.starlette.SessionMiddleware` to ``app`` (before it starts).
+
+    See :func:`hasession.starlette.init_app`.
 
     .. versionadded:: 0.1
     """
-    app.add_middleware(SessionMiddleware, store=store, cookie=cookie)
+    starlette_init_app(app, store=store, cookie=cookie, on_error=on_error)

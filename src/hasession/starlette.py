@@ -28,10 +28,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import AsyncSessionStore, CookieOptions, Session, StoreError, set_cookie_header
 from ._web import answer_for, check_cookie_options, log_store_error, vary_cookie
 
-__all__ = ["ErrorHandler", "SessionMiddleware", "init_app", "session_from"]
+__all__ = ["ErrorHook", "SessionMiddleware", "init_app", "session_from"]
 
 #: Answers a request whose session could not be loaded or saved (default: :func:`hasession._web.answer_for`).
-ErrorHandler: TypeAlias = Callable[[StoreError, Request], Response | Awaitable[Response]]
+ErrorHook: TypeAlias = Callable[[StoreError, Request], Response | Awaitable[Response]]
 
 _STORE = "hasession.store"
 
@@ -62,7 +62,7 @@ class SessionMiddleware:
         store: AsyncSessionStore,
         cookie: CookieOptions = CookieOptions(),  # noqa: B008 - frozen value object
         eager: bool = False,
-        on_error: ErrorHandler | None = None,
+        on_error: ErrorHook | None = None,
     ) -> None:
         self.app = app
         #: The session store.
@@ -115,10 +115,9 @@ class _Exchange:
             await self.send(message)
 
     async def commit(self, message: Message) -> None:
-        session = self.session
-        if not (session.loaded and (session.sid is not None or session.accessed or session.modified)):
+        if not _used(self.session):
             return
-        header = set_cookie_header(self.mw.cookie, await self.mw.store.save(session))
+        header = set_cookie_header(self.mw.cookie, await self.mw.store.save(self.session))
         headers = MutableHeaders(scope=message)
         headers["Vary"] = vary_cookie(headers.get("Vary"))
         if header is not None:
@@ -131,7 +130,12 @@ class _Exchange:
         await response(self.scope, self.receive, self.send)
 
 
-async def _error_response(exc: StoreError, request: Request, on_error: ErrorHandler | None) -> Response:
+def _used(session: Session) -> bool:
+    """Whether the request loaded or touched the session (so the response depends on it)."""
+    return session.loaded and (session.sid is not None or session.accessed or session.modified)
+
+
+async def _error_response(exc: StoreError, request: Request, on_error: ErrorHook | None) -> Response:
     if on_error is None:
         answer = answer_for(exc)
         return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
@@ -159,9 +163,14 @@ def init_app(
     *,
     store: AsyncSessionStore,
     cookie: CookieOptions = CookieOptions(),  # noqa: B008 - frozen value object
+    on_error: ErrorHook | None = None,
 ) -> None:
     """Add :class:`SessionMiddleware` to ``app`` (before it starts).
 
+    :param store: the (async) store; the app owns it and should ``await store.close()`` at shutdown.
+    :param cookie: how the session cookie is written; warns if it is not ``Secure``.
+    :param on_error: builds the response to a store error instead of the default 503/409 answer.
+
     .. versionadded:: 0.1
     """
-    app.add_middleware(SessionMiddleware, store=store, cookie=cookie)
+    app.add_middleware(SessionMiddleware, store=store, cookie=cookie, on_error=on_error)

@@ -20,6 +20,7 @@ __all__ = [
     "SSLConnection",
     "Signal",
     "UnixDomainSocketConnection",
+    "join",
     "lazy",
     "sleep",
     "spawn",
@@ -56,6 +57,13 @@ class Signal:
 def spawn(target: Callable[[], Coroutine[Any, Any, None]], name: str) -> asyncio.Task[None]:
     """Run ``target`` in the background (a task here, a daemon thread in the sync twin)."""
     return asyncio.get_running_loop().create_task(target(), name=name)
+
+
+async def join(workers: list[asyncio.Task[None]]) -> None:
+    """Stop background workers started by :func:`spawn`."""
+    for task in workers:
+        task.cancel()
+    await asyncio.gather(*workers, return_exceptions=True)
 
 
 def lazy(load: Callable[[Session], Awaitable[None]]) -> Callable[[Session], None] | None:

@@ -46,6 +46,7 @@ from ._compat import (
     Signal,
     SSLConnection,
     UnixDomainSocketConnection,
+    join,
     lazy,
     sleep,
     spawn,
@@ -213,6 +214,8 @@ class AsyncSessionStore(StoreBase):
         """Stop the Sentinel watchers and close every connection."""
         self._closed = True
         self._news.notify()
+        await join(self._watchers)
+        self._watchers.clear()
         for pool in list(self._pools.values()):
             await pool.disconnect()
         self._pools.clear()
@@ -384,6 +387,7 @@ class AsyncSessionStore(StoreBase):
             return await self._send(exc.address, dataclasses.replace(batch, asking=True))
 
     async def _send(self, address: Address, batch: Batch) -> list[Reply]:
+        self.stats.round_trips += 1
         pool: Any = self._pool(address)
         with map_redis_errors(address):
             conn = await pool.get_connection()

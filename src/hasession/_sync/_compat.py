@@ -19,6 +19,7 @@ __all__ = [
     "SSLConnection",
     "Signal",
     "UnixDomainSocketConnection",
+    "join",
     "lazy",
     "sleep",
     "spawn",
@@ -52,6 +53,12 @@ def spawn(target: Callable[[], None], name: str) -> threading.Thread:
     thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
     return thread
+
+
+def join(workers: list[threading.Thread]) -> None:
+    """Wait for background workers started by :func:`spawn` (they see the store closed)."""
+    for thread in workers:
+        thread.join(timeout=2.0)
 
 
 def lazy(load: Callable[[Session], None]) -> Callable[[Session], None] | None:

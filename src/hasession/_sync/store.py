@@ -45,6 +45,7 @@ from ._compat import (
     Signal,
     SSLConnection,
     UnixDomainSocketConnection,
+    join,
     lazy,
     sleep,
     spawn,
@@ -212,6 +213,8 @@ class SessionStore(StoreBase):
         """Stop the Sentinel watchers and close every connection."""
         self._closed = True
         self._news.notify()
+        join(self._watchers)
+        self._watchers.clear()
         for pool in list(self._pools.values()):
             pool.disconnect()
         self._pools.clear()
@@ -381,6 +384,7 @@ class SessionStore(StoreBase):
             return self._send(exc.address, dataclasses.replace(batch, asking=True))
 
     def _send(self, address: Address, batch: Batch) -> list[Reply]:
+        self.stats.round_trips += 1
         pool: Any = self._pool(address)
         with map_redis_errors(address):
             conn = pool.get_connection()

@@ -18,7 +18,8 @@ from django.contrib.sessions.backends.base import (  # type: ignore[import-untyp
 )
 from django.contrib.sessions.exceptions import SessionInterrupted  # type: ignore[import-untyped]
 
-from .. import AsyncSessionStore, SaveResult, Session, SessionStore, StoreError
+from .. import AsyncSessionStore, SaveResult, Session, StoreError
+from .. import SessionStore as SyncSessionStore
 from ._stores import get_async_store, get_store
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class _Data(Session):
     """The data of one Django session: a hasession session that hides the ``_KEPT`` field."""
 
     @classmethod
-    def named(cls, store: SessionStore | AsyncSessionStore, key: str | None) -> _Data:
+    def named(cls, store: SyncSessionStore | AsyncSessionStore, key: str | None) -> _Data:
         """The session ``key`` names, not loaded (no I/O; a forged or malformed key names none)."""
         return cls(store.open(key).sid)
 
@@ -63,6 +64,10 @@ class SessionStore(SessionBase):  # type: ignore[misc]
 
     .. versionadded:: 0.1
     """
+
+    # Declared for mypy only (Django is untyped): the key Django validates, and its cached data.
+    _session_key: str | None
+    _session_cache: Mapping[str, Any]
 
     def __init__(self, session_key: str | None = None) -> None:
         super().__init__(session_key)
@@ -224,7 +229,8 @@ class SessionStore(SessionBase):  # type: ignore[misc]
     def _saved(self, result: SaveResult) -> None:
         if result.cookie == "delete":
             raise UpdateError  # deleted or expired since it was loaded: not resurrected
-        self._session_key = self._stored_key = result.value
+        self._session_key = result.value
+        self._stored_key = result.value
         if result.wrote:  # reloaded on next use, from what Redis now holds
             del self._session_cache
 

@@ -74,7 +74,9 @@ def store_config() -> StoreConfig:
 
     .. versionadded:: 0.1
     """
-    conf = _mapping(getattr(settings, "HASESSION", None), "settings.HASESSION", {"URL", "SECRET_KEYS", "OPTIONS"})
+    conf = _mapping(
+        getattr(settings, "HASESSION", None), "settings.HASESSION", {"URL", "SECRET_KEYS", "OPTIONS"}
+    )
     if "URL" not in conf:
         raise ImproperlyConfigured('settings.HASESSION needs a "URL", such as "redis://localhost:6379/0"')
     options = _mapping(conf.get("OPTIONS", {}), 'settings.HASESSION["OPTIONS"]', _OPTIONS)
