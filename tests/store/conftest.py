@@ -91,16 +91,24 @@ def dump(topology: Any) -> Callable[[], list[tuple[bytes, object]]]:
     return lambda: raw_dump(topology)
 
 
+def master_clients(topology: Any) -> list[Any]:
+    """A plain redis-py client to each master of the topology."""
+    if isinstance(topology, RedisServer):
+        return [topology.client()]
+    if isinstance(topology, SentinelTopology):
+        return [topology.current_master().client()]
+    return [node.client() for node in topology.primaries()]
+
+
+@pytest.fixture
+def masters(topology: Any) -> list[Any]:
+    return master_clients(topology)
+
+
 def raw_dump(topology: Any) -> list[tuple[bytes, object]]:
     """Every key and value in the topology's data nodes (masters only)."""
-    if isinstance(topology, RedisServer):
-        clients = [topology.client()]
-    elif isinstance(topology, SentinelTopology):
-        clients = [topology.current_master().client()]
-    else:
-        clients = [node.client() for node in topology.primaries()]
     out = []
-    for client in clients:
+    for client in master_clients(topology):
         for key in client.scan_iter():
             kind = client.type(key)
             value = {

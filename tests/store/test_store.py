@@ -261,18 +261,8 @@ def test_sliding_refresh_is_throttled(make_store: Any) -> None:
     assert not session.stored.touched
 
 
-def test_script_cache_flush_is_transparent(store: Any, topology: Any, dump: Any) -> None:
+def test_script_cache_flush_is_transparent(store: Any, masters: list[Any]) -> None:
     cookie = create(store, a=1)
-    nodes = (
-        [topology.client()]
-        if hasattr(topology, "client") and not isinstance(topology, ClusterTopology)
-        else [
-            n.client()
-            for n in (
-                topology.primaries() if isinstance(topology, ClusterTopology) else [topology.current_master()]
-            )
-        ]
-    )
-    for client in nodes:
+    for client in masters:
         client.script_flush()
     assert store.load(cookie)["a"] == 1
