@@ -323,7 +323,7 @@ class AsyncSessionStore(StoreBase):
         await self._drop(stale)
         if moved:
             self.stats.failovers += before > 0
-            log.warning("hasession: session store master is now %s", result)
+            log.warning("hasession: the session store's master(s) changed: %s", _describe(result))
             self._news.notify()
 
     async def _degraded(self, fallback: Batch) -> list[Reply] | None:
@@ -387,7 +387,6 @@ class AsyncSessionStore(StoreBase):
             return await self._send(exc.address, dataclasses.replace(batch, asking=True))
 
     async def _send(self, address: Address, batch: Batch) -> list[Reply]:
-        self.stats.round_trips += 1
         pool: Any = self._pool(address)
         with map_redis_errors(address):
             conn = await pool.get_connection()
@@ -408,10 +407,10 @@ class AsyncSessionStore(StoreBase):
         finally:
             await pool.release(conn)
 
-    @staticmethod
     async def _roundtrip(
-        conn: Any, address: Address, commands: list[Any], timeout: float | None
+        self, conn: Any, address: Address, commands: list[Any], timeout: float | None
     ) -> list[Reply]:
+        self.stats.round_trips += 1
         read_options = {} if timeout is None else {"timeout": timeout}
         replies: list[Reply] = []
         with map_redis_errors(address):
@@ -503,6 +502,15 @@ def _reply_level(exc: BaseException) -> bool:
     return (isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailable)) or isinstance(
         exc, (FailoverInProgress, NotReplicated)
     )
+
+
+def _describe(found: object) -> str:
+    """A short text for what a discovery found (a master, or a cluster slot map)."""
+    if isinstance(found, tuple) and found and isinstance(found[0], Address):
+        return str(found[0])
+    if isinstance(found, tuple):
+        return ", ".join(sorted({str(entry[2]) for entry in found}))
+    return str(found)
 
 
 def _text(value: object) -> str:
