@@ -1,0 +1,147 @@
+"""``hasession demo``: watch a Redis failover from the users' side, with and without hasession.
+
+It starts a real Sentinel group on this machine (1 master, 2 replicas, 3 Sentinels), puts the
+same small web app in front of it twice (a typical session store, then hasession), lets
+simulated users click through master failures, and reports what those users saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .. import AsyncSessionStore, InsecureCookieWarning, SessionStore
+from ..testing import SentinelTopology
+from ._users import Outcome, Phase, Tally, run_users
+
+__all__ = ["add_parser", "run"]
+
+SECRET = "hasession-demo-secret-not-for-production"
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("demo", help="run a local Sentinel failover demo and report what users saw")
+    parser.add_argument("--users", type=int, default=20, help="simulated users (default 20)")
+    parser.add_argument("--down-after-ms", type=int, default=1000, help="Sentinel down-after-milliseconds")
+    parser.add_argument("--hold-budget", type=float, default=10.0, help="seconds a request may be held")
+    parser.add_argument("--skip-baseline", action="store_true", help="only run the hasession app")
+    parser.set_defaults(func=run)
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port, in a thread."""
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def http_user(base: str, name: str) -> Callable[[], Outcome]:
+    """A user of the demo app: signs in, then each step is one click on the counter."""
+    import httpx
+
+    client = httpx.Client(base_url=base, timeout=30.0)
+    for _ in range(50):
+        if client.post("/login", json={"user": name}).status_code == 200:
+            break
+        time.sleep(0.1)
+
+    def step() -> Outcome:
+        started = time.monotonic()
+        try:
+            reply = client.post("/count")
+        except httpx.HTTPError as exc:
+            return Outcome(type(exc).__name__, None, True, started, time.monotonic() - started)
+        took = time.monotonic() - started
+        if reply.status_code == 200:
+            return Outcome("ok", reply.json()["count"], True, started, took)
+        if reply.status_code == 401:
+            return Outcome("ok", None, False, started, took)
+        return Outcome(str(reply.status_code), None, True, started, took)
+
+    return step
+
+
+def phases(topology: SentinelTopology, *, planned: Callable[[], object] | None) -> list[Phase]:
+    def kill() -> None:
+        old = topology.kill_master()
+        topology.wait_for_new_master(old)
+        topology.restart(old)
+
+    found = [
+        Phase("steady load", None),
+        Phase("kill -9 of the master", kill, settle=3.0),
+        Phase("SENTINEL FAILOVER", topology.failover, settle=3.0),
+    ]
+    if planned is not None:
+        found.append(Phase("hasession switchover", planned, settle=3.0))
+    return found
+
+
+def run_app(label: str, app: Any, users: int, plan: list[Phase]) -> dict[str, Tally]:
+    print(f"\n== {label}")
+    with serve(app) as base:
+        steps = [http_user(base, f"user{i}") for i in range(users)]
+        return run_users(steps, plan, print)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import RetryPolicy
+    from ._apps import baseline_app, hasession_app
+
+    started = time.monotonic()
+    with SentinelTopology(replicas=2, sentinels=3, down_after_ms=args.down_after_ms) as topology:
+        print(f"Sentinel group ready in {time.monotonic() - started:.1f} s: {topology.url}")
+        results: dict[str, dict[str, Tally]] = {}
+        if not args.skip_baseline:
+            app = baseline_app(topology.sentinel_addresses, topology.master_name)
+            results["typical store (redis-py Sentinel)"] = run_app(
+                "a typical session store: JSON blob through redis-py's Sentinel client",
+                app,
+                args.users,
+                phases(topology, planned=None),
+            )
+        store = AsyncSessionStore.from_url(
+            topology.url, secret_keys=SECRET, retry=RetryPolicy(hold_budget=args.hold_budget)
+        )
+        warnings.simplefilter("ignore", InsecureCookieWarning)  # the demo serves plain http on 127.0.0.1
+        operator = SessionStore.from_url(topology.url, secret_keys=SECRET)
+        results["hasession"] = run_app(
+            "hasession", hasession_app(store), args.users, phases(topology, planned=operator.switchover)
+        )
+        operator.close()
+    report(results)
+    return 0
+
+
+def report(results: dict[str, dict[str, Tally]]) -> None:
+    print("\n== What the users saw")
+    columns = ("phase", "requests", "errors", "lost writes", "lost sessions", "longest wait")
+    print(f"{'':36} {columns[0]:24} " + " ".join(f"{c:>13}" for c in columns[1:]))
+    for label, tallies in results.items():
+        for name, tally in tallies.items():
+            row = (len(tally.outcomes), tally.errors(), tally.lost_writes, tally.lost_sessions)
+            print(
+                f"{label:36} {name:24} " + " ".join(f"{v:>13}" for v in row) + f" {tally.blackout():>12.2f}s"
+            )
