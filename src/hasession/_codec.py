@@ -24,6 +24,8 @@ __all__ = ["Codec", "JSON"]
 
 JSON: TypeAlias = "dict[str, JSON] | list[JSON] | str | int | float | bool | None"
 
+# Refuse values that would come back as something else (a datetime as a str, a dataclass as a dict).
+_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _NONCE = 12
 _KEY_ID = 4
 _MARK = b"\x01"  # format byte of encrypted values
@@ -65,7 +67,7 @@ class Codec:
     def encode(self, value: Any, *, context: bytes) -> bytes:
         """Bytes to store for ``value``; ``context`` names the session and field."""
         try:
-            plain = orjson.dumps(value)
+            plain = orjson.dumps(value, option=_STRICT)
         except TypeError as exc:
             raise SessionDataError(f"session values must be JSON: {exc}", original_error=exc) from exc
         if self._newest is None:

@@ -88,6 +88,12 @@ class CookieOptions:
     partitioned: bool = False
 
     def __post_init__(self) -> None:
+        if self.samesite not in ("lax", "strict", "none"):
+            raise ConfigurationError(f"samesite must be 'lax', 'strict' or 'none', not {self.samesite!r}")
+        for attribute in ("path", "domain"):
+            value = getattr(self, attribute) or ""
+            if any(c in value for c in ";,") or any(ord(c) < 32 or ord(c) == 127 for c in value):
+                raise ConfigurationError(f"invalid cookie {attribute} {value!r}")
         if self.samesite == "none" and not self.secure:
             raise ConfigurationError("SameSite=None cookies must be Secure")
         if not self.name or any(c in self.name for c in ' ;,="\t\r\n'):

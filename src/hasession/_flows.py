@@ -197,11 +197,11 @@ class Context:
     def _destroy(self, session: Session) -> Flow[SaveResult]:
         if session.sid is None:
             return KEEP
-        if not session.loaded or session.stored is not None:
-            yield from self.revoke(
-                self.keys.public_id(session.sid), session.stored.user_id if session.stored else None
-            )
-        return SaveResult(cookie="delete", wrote=True)
+        wrote = not session.loaded or session.stored is not None
+        if wrote:
+            user = session.stored.user_id if session.stored else None
+            yield from self.revoke(self.keys.public_id(session.sid), user)
+        return SaveResult(cookie="delete", wrote=wrote)
 
     def _run_save(
         self,
@@ -246,17 +246,16 @@ class Context:
     def _delta(self, session: Session, tag: str) -> tuple[dict[str, bytes], set[str]]:
         """Encoded fields to set and field names to delete; enforces ``max_size``."""
         assigned, removed = session.changes()
-        stored = session.stored.plain if session.stored else {}
-        for key in session.read_keys():  # values mutated in place
-            if key in stored and orjson.dumps(dict.__getitem__(session, key)) != stored[key]:
-                assigned[key] = dict.__getitem__(session, key)
+        for key in session.mutated_keys():
+            assigned[key] = dict.__getitem__(session, key)
         sets = {_DATA + k: self.codec.encode(v, context=_context(tag, k)) for k, v in assigned.items()}
-        if session.user_changed:
+        dels = {_DATA + k for k in removed}
+        if session.user_changed and session.user_id is not None:
             sets[_USER] = self.codec.encode(session.user_id, context=_context(tag, _USER))
+        elif session.user_changed and session.stored is not None and session.stored.user_id is not None:
+            dels.add(_USER)
         self._check_size(session, assigned, removed)
-        return sets, {_DATA + k for k in removed} | (
-            {_USER} if session.user_changed and session.user_id is None else set()
-        )
+        return sets, dels
 
     def _check_size(self, session: Session, assigned: dict[str, Any], removed: set[str]) -> None:
         if not assigned:

@@ -94,6 +94,8 @@ class IdCodec:
         raw = _unb64(value)
         if raw is None or signature is None or len(raw) != TAG_BYTES + SECRET_BYTES:
             return None
+        if _b64(raw) != value or _b64(signature) != cookie[_ID_CHARS + 1 :]:
+            return None  # one spelling per id: base64 padding bits and +/ aliases are refused
         if not any(hmac.compare_digest(self._mac(k, value), signature) for k in self._sign_keys):
             return None
         return self._identify(value, raw[:TAG_BYTES])

@@ -42,7 +42,7 @@ class RetryState:
         state = replace(self, attempts=(*self.attempts, Attempt(error, address, now)))
         if not isinstance(error, StoreUnavailable):
             raise error
-        delay = Backoff(self.policy.backoff_base, self.policy.backoff_cap).compute(len(state.attempts), rand)
+        delay = Backoff(self.policy.backoff_base, self.policy.backoff_cap).compute(len(self.attempts), rand)
         if now + delay >= self.deadline:
             raise state.exhausted(error)
         return state, delay

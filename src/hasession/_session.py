@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from ._exceptions import SessionNotLoaded
 from ._ids import SessionId
 
@@ -98,10 +100,18 @@ class Session(dict[str, Any]):
 
     @property
     def modified(self) -> bool:
-        """Whether a save has something to write."""
-        return bool(
+        """Whether a save has something to write (values mutated in place included)."""
+        flagged = (
             self._assigned or self._removed or self._user_changed or self.cycle_requested or self.destroyed
         )
+        return bool(flagged) or bool(self.mutated_keys())
+
+    def mutated_keys(self) -> set[str]:
+        """Loaded keys whose value was changed in place (their JSON differs from what was loaded)."""
+        plain = self._stored.plain if self._stored is not None else {}
+        return {
+            k for k in self.read_keys() if k in plain and orjson.dumps(dict.__getitem__(self, k)) != plain[k]
+        }
 
     @property
     def user_id(self) -> str | None:
@@ -242,7 +252,10 @@ class Session(dict[str, Any]):
             del self[key]
 
     def popitem(self) -> tuple[str, Any]:
-        key = next(iter(self))
+        try:
+            key = next(iter(self))
+        except StopIteration:
+            raise KeyError("popitem(): session is empty") from None
         return key, self.pop(key)
 
     def copy(self) -> dict[str, Any]:  # a plain dict: copies are not sessions
