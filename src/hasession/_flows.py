@@ -308,7 +308,8 @@ class Context:
 
     def _kept(self, session: Session, sid: SessionId, *, wrote: bool) -> SaveResult:
         touched = session.stored is not None and session.stored.touched
-        return SaveResult(cookie="keep", value=self.ids.sign(sid), refresh=touched, wrote=wrote)
+        cookie: Literal["set", "keep"] = "set" if sid.resign else "keep"
+        return SaveResult(cookie=cookie, value=self.ids.sign(sid), refresh=touched, wrote=wrote)
 
     def _set(self, sid: SessionId) -> SaveResult:
         return SaveResult(cookie="set", value=self.ids.sign(sid), wrote=True)

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from ._config import Secret
 
@@ -53,6 +53,8 @@ class SessionId:
     value: str
     tag: str
     hashed: str
+    #: The cookie was signed with an older key: send it again, signed with the newest.
+    resign: bool = field(default=False, compare=False)
 
     def __repr__(self) -> str:  # never put the raw id in logs or tracebacks
         return f"SessionId(hashed={self.hashed[:12]!r}…)"
@@ -62,15 +64,16 @@ class IdCodec:
     """Makes, signs, verifies and hashes session ids with a list of keys, oldest first.
 
     The newest key signs; every key verifies, so keys can be rotated without logging anyone
-    out. The at-rest hash uses a key derived from the *oldest* key, so adding keys never
-    changes where a session is stored.
+    out, and a cookie signed with an older key is re-sent signed with the newest. The at-rest
+    hash uses ``hash_key``, by default the *oldest* key, so adding keys never changes where a
+    session is stored; set ``hash_key`` explicitly before retiring the oldest signing key.
     """
 
     __slots__ = ("_hash_key", "_sign_keys")
 
-    def __init__(self, keys: Sequence[Secret]) -> None:
+    def __init__(self, keys: Sequence[Secret], *, hash_key: Secret | None = None) -> None:
         self._sign_keys = tuple(_derive(k, b"cookie-signature") for k in reversed(keys))
-        self._hash_key = _derive(keys[0], b"id-hash")
+        self._hash_key = _derive(hash_key or keys[0], b"id-hash")
 
     def new(self) -> SessionId:
         """A fresh random id with a fresh slot tag."""
@@ -96,9 +99,10 @@ class IdCodec:
             return None
         if _b64(raw) != value or _b64(signature) != cookie[_ID_CHARS + 1 :]:
             return None  # one spelling per id: base64 padding bits and +/ aliases are refused
-        if not any(hmac.compare_digest(self._mac(k, value), signature) for k in self._sign_keys):
+        matches = [hmac.compare_digest(self._mac(k, value), signature) for k in self._sign_keys]
+        if not any(matches):
             return None
-        return self._identify(value, raw[:TAG_BYTES])
+        return replace(self._identify(value, raw[:TAG_BYTES]), resign=not matches[0])
 
     def hash_user(self, user_id: str) -> str:
         """Keyed hash of a user id, for the per-user index key."""

@@ -42,6 +42,9 @@ class StoreConfig:
     secret_keys: tuple[Secret, ...]
     #: AES-GCM keys for encryption at rest, oldest first (empty: no encryption).
     encryption_keys: tuple[Secret, ...] = ()
+    #: Key of the at-rest hash of session ids; default: the oldest of ``secret_keys``. Set it
+    #: before retiring the oldest signing key, or every stored session becomes unreachable.
+    id_hash_key: Secret | None = None
     session: SessionPolicy = field(default_factory=SessionPolicy)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     durability: DurabilityPolicy = field(default_factory=DurabilityPolicy)
@@ -139,7 +142,7 @@ class StoreBase:
         self.config = config
         self.stats = Stats()
         self._ctx = Context(
-            ids=IdCodec(config.secret_keys),
+            ids=IdCodec(config.secret_keys, hash_key=config.id_hash_key),
             keys=KeySchema(config.session.key_prefix),
             codec=Codec(config.encryption_keys),
             policy=config.session,

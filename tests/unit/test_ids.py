@@ -208,3 +208,25 @@ def test_user_hash_is_keyed_and_opaque() -> None:
     assert codec.hash_user("alice") != IdCodec([OTHER]).hash_user("alice")
     assert "alice" not in codec.hash_user("alice")
     assert set(codec.hash_user("alice")) <= B64URL
+
+
+def test_a_cookie_signed_with_an_older_key_asks_to_be_resigned() -> None:
+    old, new = Secret("o" * 32), Secret("n" * 32)
+    sid = IdCodec([old]).new()
+    cookie = IdCodec([old]).sign(sid)
+    rotated = IdCodec([old, new])
+    found = rotated.verify(cookie)
+    assert found is not None
+    assert found.resign
+    fresh = rotated.verify(rotated.sign(found))
+    assert fresh is not None
+    assert not fresh.resign
+
+
+def test_an_explicit_hash_key_survives_retiring_the_oldest_key() -> None:
+    first, second, pinned = Secret("1" * 32), Secret("2" * 32), Secret("h" * 32)
+    before = IdCodec([first, second], hash_key=pinned)
+    sid = before.new()
+    after = IdCodec([second], hash_key=pinned).verify(before.sign(sid))
+    assert after is not None
+    assert after.hashed == sid.hashed
