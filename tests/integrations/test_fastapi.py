@@ -1,0 +1,204 @@
+"""hasession.fastapi against real Redis: the ``SessionDep`` dependency on top of the Starlette middleware.
+
+The middleware itself is tested in ``test_starlette.py``; here, what FastAPI adds: dependency
+injection, errors raised inside a dependency, and the example app (also through a failover).
+Async tests run on asyncio only (redis.asyncio does not run on trio).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Annotated, Any
+
+import anyio
+import httpx
+import pytest
+import redis
+from fastapi import Depends, FastAPI, Request
+
+from hasession import AsyncSessionStore, CookieOptions, RetryPolicy
+from hasession.fastapi import SessionDep, get_session, init_app
+from hasession.testing import RedisServer, SentinelTopology
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "fastapi-test-secret-0123456789ab"
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    with RedisServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def admin(server: RedisServer) -> Iterator[redis.Redis]:
+    client = server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def store(server: RedisServer, admin: redis.Redis) -> AsyncIterator[AsyncSessionStore]:
+    async with AsyncSessionStore.from_url(server.url, secret_keys=SECRET) as the_store:
+        yield the_store
+
+
+def make_app(store: AsyncSessionStore, cookie: CookieOptions | None = None) -> FastAPI:
+    app = FastAPI()
+    init_app(app, store=store, cookie=cookie or CookieOptions())
+
+    @app.get("/read")
+    async def read(session: SessionDep) -> dict[str, Any]:
+        return {"user": session.user_id, "data": dict(session)}
+
+    @app.get("/write")
+    async def write(key: str, session: SessionDep) -> dict[str, int]:
+        session[key] = "v"
+        return {"keys": len(session)}
+
+    @app.get("/plain")
+    async def plain() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/nested")
+    async def nested(user: CurrentUser, session: SessionDep, request: Request) -> dict[str, Any]:
+        return {"user": user, "same": await get_session(request) is session}
+
+    return app
+
+
+async def current_user(session: SessionDep) -> str | None:
+    return session.user_id
+
+
+CurrentUser = Annotated[str | None, Depends(current_user)]
+
+
+def client_for(app: FastAPI) -> httpx.AsyncClient:
+    """A client of ``app`` that keeps no cookie (tests send them by hand)."""
+    jar = CookieJar(DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://testserver", cookies=jar
+    )
+
+
+def sent(cookie: str) -> dict[str, str]:
+    return {"cookie": f"session={cookie}"}
+
+
+def cookie_of(response: httpx.Response) -> str:
+    return response.headers["set-cookie"].split(";", 1)[0].split("=", 1)[1]
+
+
+def commands(admin: redis.Redis) -> int:
+    return int(admin.info("stats")["total_commands_processed"])
+
+
+async def test_sessiondep_loads_once_and_is_shared_by_nested_dependencies(store: AsyncSessionStore) -> None:
+    async with client_for(make_app(store)) as client:
+        cookie = cookie_of(await client.get("/write?key=a"))
+        assert (await client.get("/read", headers=sent(cookie))).json() == {"user": None, "data": {"a": "v"}}
+        nested = await client.get("/nested", headers=sent(cookie))
+    assert nested.json() == {"user": None, "same": True}
+    assert nested.headers["vary"] == "Cookie"
+    assert "set-cookie" not in nested.headers
+
+
+async def test_an_endpoint_without_sessiondep_makes_no_redis_call(
+    store: AsyncSessionStore, admin: redis.Redis
+) -> None:
+    async with client_for(make_app(store)) as client:
+        cookie = cookie_of(await client.get("/write?key=a"))
+        before = commands(admin)
+        for headers in ({}, sent(cookie), sent("forged.cookie")):
+            response = await client.get("/plain", headers=headers)
+            assert (response.status_code, response.json()) == (200, {"status": "ok"})
+            assert "vary" not in response.headers
+        assert commands(admin) == before + 1  # the INFO above
+
+
+async def test_store_down_gives_503_from_a_dependency_and_200_without_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="hasession")
+    with RedisServer() as srv:
+        store = AsyncSessionStore.from_url(srv.url, secret_keys=SECRET, retry=RetryPolicy(hold_budget=0.3))
+        async with store, client_for(make_app(store)) as client:
+            cookie = cookie_of(await client.get("/write?key=a"))
+            srv.kill()
+            with anyio.fail_after(10):
+                plain = await client.get("/plain", headers=sent(cookie))
+                nested = await client.get("/nested", headers=sent(cookie))
+                created = await client.get("/write?key=b")
+    assert plain.status_code == 200
+    for response in (nested, created):
+        assert response.status_code == 503
+        assert int(response.headers["retry-after"]) > 0
+        assert "Traceback" not in response.text
+    records = [r for r in caplog.records if r.name == "hasession" and r.levelno >= logging.ERROR]
+    assert len(records) == 2
+    assert all(r.exc_info is None for r in records)
+
+
+async def test_cookie_options_are_honoured(store: AsyncSessionStore) -> None:
+    options = CookieOptions(name="fa", domain="example.test", samesite="strict", max_age=60, partitioned=True)
+    async with client_for(make_app(store, options)) as client:
+        header = (await client.get("/write?key=a")).headers["set-cookie"]
+    assert header.startswith("fa=")
+    attributes = header.split("; ")[1:]
+    assert attributes == [
+        "Path=/",
+        "Domain=example.test",
+        "Max-Age=60",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Partitioned",
+    ]
+
+
+async def test_example_app(
+    server: RedisServer,
+    admin: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    load_example: Callable[[str], Any],
+    async_example_flow: Callable[[httpx.AsyncClient], Awaitable[None]],
+) -> None:
+    monkeypatch.setenv("HASESSION_URL", server.url)
+    app = load_example("fastapi_app").create_app()
+    async with client_for(app) as client:
+        await async_example_flow(client)
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        login = await client.post("/login", content=b"user=bob", headers=form)
+        assert login.json() == {"user": "bob"}
+        assert (await client.post("/login", json={"user": ""})).status_code == 400
+    await app.state.store.close()
+
+
+@pytest.mark.slow
+async def test_example_sessions_survive_a_failover(
+    sentinel_fault: Callable[[SentinelTopology], None],
+    monkeypatch: pytest.MonkeyPatch,
+    load_example: Callable[[str], Any],
+    async_crowd: Callable[..., Awaitable[Any]],
+) -> None:
+    with SentinelTopology(down_after_ms=1000) as topology:
+        monkeypatch.setenv("HASESSION_URL", topology.url)
+        app = load_example("fastapi_app").create_app()
+        async with client_for(app) as client:
+            crowd = await async_crowd(client, lambda: sentinel_fault(topology), users=15)
+        print(f"\n{sentinel_fault.__name__}: {crowd.summary()}; {app.state.store.stats.snapshot()}")
+        await app.state.store.close()
+    assert crowd.bad_statuses == {}, crowd.summary()
+    assert crowd.errors == [], crowd.summary()
+    assert crowd.anomalies == [], crowd.summary()
+    assert crowd.lost == [], crowd.summary()
