@@ -1,8 +1,11 @@
 """Session values to bytes and back: JSON (never pickle), optionally AES-GCM encrypted.
 
 Each top-level session key is stored as its own Redis hash field, so each value is encoded
-on its own. orjson was picked over msgspec and the stdlib after measuring all three on
-session-shaped data (see ``bench/codec.py``).
+on its own. ``bench/codec.py`` measured orjson and msgspec within about 20 % of each other on
+session-shaped data (msgspec a little faster to encode, orjson as fast or faster to decode),
+both 8-12x faster than the standard library. orjson was picked because it can *refuse* values
+that would not come back as they went in (datetimes, dataclasses), where msgspec quietly turns
+them into strings and dicts.
 """
 
 from __future__ import annotations

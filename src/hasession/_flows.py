@@ -118,9 +118,7 @@ class Context:
     def revoke(self, public_id: str, user_id: str | None) -> Flow[bool]:
         """Destroy a session by its public id (and drop it from its user's index)."""
         key = self.keys.data_for_public(public_id)
-        (deleted,) = yield self.write(
-            key, Eval(DESTROY, (key, key + ":x"), (self.policy.tombstone_ttl * 1000,))
-        )
+        (deleted,) = yield self.write(key, Eval(DESTROY, (key,), (self.policy.tombstone_ttl * 1000,)))
         if user_id is not None:
             index = self.keys.user_index(self.ids.hash_user(user_id))
             yield self.write(index, Call(("ZREM", index, public_id)))
@@ -167,6 +165,7 @@ class Context:
             if status[0] != "COLLISION":
                 break
         yield from self._index(session, sid, None, expires, now_ms)
+        session.commit(sid, version=int(status[1]), created_ms=now_ms, expires_ms=expires)
         return SaveResult(cookie="set", value=self.ids.sign(sid), wrote=True)
 
     def _update(
@@ -177,7 +176,9 @@ class Context:
             return self._vanished(session, status)
         if session.user_changed:
             yield from self._index(session, sid, None, session.stored.expires_ms, now_ms)  # type: ignore[union-attr]
-        return self._kept(session, sid, wrote=True)
+        result = self._kept(session, sid, wrote=True)
+        session.commit(sid, version=int(status[1]))
+        return result
 
     def _cycle(
         self, session: Session, old: SessionId, sets: dict[str, bytes], dels: set[str], now_ms: int, rid: str
@@ -186,12 +187,13 @@ class Context:
         p, old_key = self.policy, self.keys.data(old)
         delta = _delta_args(sets, dels)
         args = (rid, now_ms, p.idle_timeout * 1000, p.tombstone_ttl * 1000, self._expected(session), *delta)
-        keys = (old_key, self.keys.tombstone(old), self.keys.data(new))
+        keys = (old_key, self.keys.data(new))
         (status,) = yield self.write(old_key, Eval(CYCLE, keys, args))
         status = _status(status)
         if status[0] != "OK":
             return self._vanished(session, status)
         yield from self._index(session, new, self.keys.public_id(old), session.stored.expires_ms, now_ms)  # type: ignore[union-attr]
+        session.commit(new, version=int(status[1]))
         return self._set(new)
 
     def _destroy(self, session: Session) -> Flow[SaveResult]:
@@ -201,6 +203,7 @@ class Context:
         if wrote:
             user = session.stored.user_id if session.stored else None
             yield from self.revoke(self.keys.public_id(session.sid), user)
+        session.forget()
         return SaveResult(cookie="delete", wrote=wrote)
 
     def _run_save(
@@ -224,7 +227,7 @@ class Context:
             expected,
             *_delta_args(sets, dels),
         )
-        (reply,) = yield self.write(key, Eval(SAVE, (key, self.keys.tombstone(sid)), args))
+        (reply,) = yield self.write(key, Eval(SAVE, (key,), args))
         return _status(reply)
 
     def _index(
@@ -304,6 +307,7 @@ class Context:
         log.info(
             "hasession: session %r was %s before this request saved; not resurrected", session.sid, status[0]
         )
+        session.forget()
         return SaveResult(cookie="delete")
 
     def _kept(self, session: Session, sid: SessionId, *, wrote: bool) -> SaveResult:

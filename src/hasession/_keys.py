@@ -14,7 +14,7 @@ class KeySchema:
     """Builds key names under ``prefix``.
 
     - ``<prefix>:{<tag>}:<hash>``   the session hash: one field per top-level key, plus metadata
-    - ``<prefix>:{<tag>}:<hash>:x`` the tombstone of a destroyed session
+                                    (or, once destroyed, its tombstone ``{"@d": 1}``)
     - ``<prefix>:u:{<user hash>}``  sorted set of a user's sessions, scored by absolute expiry
     """
 
@@ -25,9 +25,6 @@ class KeySchema:
 
     def data_for(self, tag: str, hashed: str) -> str:
         return f"{self.prefix}:{{{tag}}}:{hashed}"
-
-    def tombstone(self, sid: SessionId) -> str:
-        return self.data(sid) + ":x"
 
     def user_index(self, user_hash: str) -> str:
         return f"{self.prefix}:u:{{{user_hash}}}"

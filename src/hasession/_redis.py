@@ -59,8 +59,8 @@ _CODES: tuple[tuple[type[Exception], str], ...] = (
     (rex.BusyLoadingError, "LOADING"),
     (rex.NoScriptError, "NOSCRIPT"),
     (rex.MasterDownError, "MASTERDOWN"),
+    (rex.MovedError, "MOVED"),  # before AskError: redis-py makes MovedError a subclass of it
     (rex.AskError, "ASK"),
-    (rex.MovedError, "MOVED"),
     (rex.TryAgainError, "TRYAGAIN"),
     (rex.ClusterDownError, "CLUSTERDOWN"),
 )

@@ -4,12 +4,16 @@ Hash fields: ``.<key>`` holds one top-level session value; metadata fields start
 ``@c`` created (ms), ``@v`` version, ``@x`` absolute expiry (ms), ``@t`` last touch (ms),
 ``@u`` user id (encoded like a value), ``@r`` id of the last request that wrote.
 
+A destroyed session's key becomes its tombstone: the hash is replaced by ``{"@d": 1}`` for
+``tombstone_ttl``. Keeping it in the same key keeps load, save and destroy single-key, so
+they work in a Cluster slot that is being migrated (multi-key commands get ``TRYAGAIN``).
+
 Why each script is safe to resend after an unknown outcome:
 
 - ``SAVE`` and ``CYCLE`` first look for their own request id in ``@r``: found means
   "already applied", so a retry returns the first answer instead of applying twice.
-- ``SAVE`` never creates a hash in update mode, and nothing writes past a tombstone, so an
-  in-flight request can neither resurrect a destroyed session nor an expired one.
+- ``SAVE`` never creates a hash in update mode, and nothing writes past a tombstone (``@d``),
+  so an in-flight request can neither resurrect a destroyed session nor an expired one.
 - Expiry is always an absolute ``PEXPIREAT``, so a late retry cannot stretch a lifetime.
 - ``DESTROY`` and the index scripts are idempotent by nature.
 """
@@ -84,11 +88,11 @@ SAVE = Script(
     "save",
     _PRELUDE
     + """
--- KEYS: data, tombstone. ARGV: mode ('c' create | 'u' update), request id, now_ms, idle_ms,
+-- KEYS: data. ARGV: mode ('c' create | 'u' update), request id, now_ms, idle_ms,
 -- absolute expiry ms (create), expected version ('' = merge mode), delta...
 local key, rid, now, idle = KEYS[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-if redis.call('EXISTS', KEYS[2]) == 1 then return {'DESTROYED'} end
-local meta = redis.call('HMGET', key, '@r', '@v', '@x')
+local meta = redis.call('HMGET', key, '@r', '@v', '@x', '@d')
+if meta[4] then return {'DESTROYED'} end
 if meta[1] == rid then return {'OK', meta[2]} end
 if meta[2] == false then
   if ARGV[1] ~= 'c' then return {'GONE'} end
@@ -107,23 +111,24 @@ CYCLE = Script(
     "cycle",
     _PRELUDE
     + """
--- KEYS: old data, old tombstone, new data. ARGV: request id, now_ms, idle_ms, tombstone ttl ms,
+-- KEYS: old data, new data. ARGV: request id, now_ms, idle_ms, tombstone ttl ms,
 -- expected version ('' = merge mode), delta... Copies old into new, applies the delta,
 -- tombstones old: the id changes atomically, inside one slot.
 local rid, now, idle = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local done = redis.call('HMGET', KEYS[3], '@r', '@v')
+local done = redis.call('HMGET', KEYS[2], '@r', '@v', '@d')
 if done[1] == rid then return {'OK', done[2]} end
-if done[2] ~= false then return {'COLLISION'} end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {'DESTROYED'} end
-local meta = redis.call('HMGET', KEYS[1], '@v', '@x')
+if done[2] ~= false or done[3] then return {'COLLISION'} end
+local meta = redis.call('HMGET', KEYS[1], '@v', '@x', '@d')
+if meta[3] then return {'DESTROYED'} end
 if meta[1] == false or tonumber(meta[2]) <= now then return {'GONE'} end
 if ARGV[5] ~= '' and meta[1] ~= ARGV[5] then return {'CONFLICT', meta[1]} end
 local h = redis.call('HGETALL', KEYS[1])
-for i = 1, #h, 2 do redis.call('HSET', KEYS[3], h[i], h[i + 1]) end
-apply(KEYS[3], ARGV, 6)
-local v = finish(KEYS[3], rid, now, idle, true)
-redis.call('SET', KEYS[2], '1', 'PX', ARGV[4])
+for i = 1, #h, 2 do redis.call('HSET', KEYS[2], h[i], h[i + 1]) end
+apply(KEYS[2], ARGV, 6)
+local v = finish(KEYS[2], rid, now, idle, true)
 redis.call('UNLINK', KEYS[1])
+redis.call('HSET', KEYS[1], '@d', '1')
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {'OK', v}
 """,
 )
@@ -131,9 +136,13 @@ return {'OK', v}
 DESTROY = Script(
     "destroy",
     """
--- KEYS: data, tombstone. ARGV: tombstone ttl ms. Returns 1 if a session was deleted.
-redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
-return redis.call('UNLINK', KEYS[1])
+-- KEYS: data. ARGV: tombstone ttl ms. Turns the session into its tombstone; returns 1 if a
+-- live session was destroyed.
+local live = redis.call('HEXISTS', KEYS[1], '@x')
+redis.call('UNLINK', KEYS[1])
+redis.call('HSET', KEYS[1], '@d', '1')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return live
 """,
 )
 

@@ -347,9 +347,31 @@ class SentinelRouter(Router):
             self.sentinels = (self.sentinels[index], *self.sentinels[:index], *self.sentinels[index + 1 :])
         self.apply(Found(address), now)
 
+    def add_sentinels(self, peers: tuple[Address, ...]) -> None:
+        """Learn Sentinels that joined since the URL was written (asked last, in the order found)."""
+        self.sentinels = (*self.sentinels, *(p for p in dict.fromkeys(peers) if p not in self.sentinels))
+
     def stale(self) -> tuple[Address, ...]:
         dropped, self._dropped = tuple(self._dropped), []
         return dropped
+
+
+def sentinel_peers(reply: object) -> tuple[Address, ...]:
+    """The Sentinels in a ``SENTINEL SENTINELS`` reply (flat key/value lists, or redis-py's dicts)."""
+    found = []
+    for entry in reply if isinstance(reply, list) else ():
+        if isinstance(entry, dict):
+            info = {_text(k): _text(v) for k, v in entry.items()}
+        else:
+            items = [_text(p) for p in entry]
+            info = dict(zip(items[::2], items[1::2], strict=True))
+        if "ip" in info and "port" in info:
+            found.append(Address(info["ip"], int(info["port"])))
+    return tuple(found)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _harmless(error: StoreError) -> bool:

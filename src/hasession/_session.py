@@ -161,6 +161,36 @@ class Session(dict[str, Any]):
             dict.update(self, stored.data)
             self._user_id = stored.user_id
 
+    def commit(self, sid: SessionId, *, version: int, created_ms: int = 0, expires_ms: int = 0) -> None:
+        """Make what was just saved the new baseline, so saving again writes only newer changes."""
+        old = self._stored
+        changed = self._assigned | self.mutated_keys()
+        plain = {k: v for k, v in (old.plain if old else {}).items() if dict.__contains__(self, k)}
+        plain.update(
+            {k: orjson.dumps(dict.__getitem__(self, k)) for k in changed if dict.__contains__(self, k)}
+        )
+        self._stored = StoredSession(
+            data=dict(dict.items(self)),
+            plain=plain,
+            version=version,
+            created_ms=created_ms or (old.created_ms if old else 0),
+            expires_ms=expires_ms or (old.expires_ms if old else 0),
+            user_id=self._user_id,
+        )
+        self._sid = sid
+        self._assigned.clear()
+        self._removed.clear()
+        self._user_changed = self.cycle_requested = False
+
+    def forget(self) -> None:
+        """The stored session is gone (destroyed here or elsewhere): become a new, empty session."""
+        dict.clear(self)
+        self._sid = self._stored = None
+        self._assigned.clear()
+        self._removed.clear()
+        self._user_id, self._user_changed = None, False
+        self.cycle_requested = self.destroyed = False
+
     def _ensure_loaded(self) -> None:
         if self._loaded:
             return

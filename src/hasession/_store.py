@@ -117,6 +117,8 @@ class Stats:
     data_resets: int = 0
     #: Loads answered by a replica while no master was known.
     degraded_reads: int = 0
+    #: Cluster ``MOVED`` and ``ASK`` redirections followed.
+    redirects: int = 0
 
     def snapshot(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -203,7 +203,7 @@ def test_cluster_keys_of_a_session_share_a_slot(store: Any, topology: Any, dump:
     session.cycle_id()
     store.save(session)
     session_keys = [k for k, _ in dump() if not k.startswith(b"hs:u:") and b"canary" not in k]
-    assert len(session_keys) == 2  # new data + old tombstone
+    assert len(session_keys) == 2  # new data + the old id's tombstone
     assert len({key_slot(k) for k in session_keys}) == 1
 
 
@@ -266,3 +266,30 @@ def test_script_cache_flush_is_transparent(store: Any, masters: list[Any]) -> No
     for client in masters:
         client.script_flush()
     assert store.load(cookie)["a"] == 1
+
+
+def test_saving_the_same_session_twice_writes_only_the_newer_change(store: Any) -> None:
+    session = store.open(None)
+    session["a"] = 1
+    first = store.save(session)
+    session["b"] = 2
+    second = store.save(session)
+    assert second.cookie == "keep"
+    assert second.value == first.value  # the same session, not a second one
+    assert dict(store.load(first.value)) == {"a": 1, "b": 2}
+    session.cycle_id()
+    third = store.save(session)
+    assert third.cookie == "set"
+    assert dict(store.load(third.value)) == {"a": 1, "b": 2}
+    session.destroy()
+    assert store.save(session).cookie == "delete"
+    assert store.load(third.value).new
+
+
+def test_a_destroyed_session_leaves_a_single_key_tombstone(store: Any, dump: Any) -> None:
+    cookie = create(store, a=1)
+    session = store.load(cookie)
+    session.destroy()
+    store.save(session)
+    [value] = [v for k, v in dump() if k.startswith(b"hs:{")]
+    assert value == {b"@d": b"1"}

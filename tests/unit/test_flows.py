@@ -256,7 +256,7 @@ def test_an_update_writes_only_the_changed_fields_and_deletions() -> None:
     (batch,), result = drive(ctx.save(session, NOW, RID), [OK])
     head, sets, dels = save_args(batch)
     key = ctx.keys.data(session.sid)
-    assert the_eval(batch).keys == (key, ctx.keys.tombstone(session.sid))
+    assert the_eval(batch).keys == (key,)
     assert batch.route == key
     assert head == ("u", RID, NOW, IDLE_MS, 0, "")
     assert sets == {".a": b"10", ".new": b'"x"'}
@@ -302,7 +302,7 @@ def _created(ctx: Context, batch: Batch, result: SaveResult) -> SessionId:
     assert result.wrote
     sid = ctx.ids.verify(result.value)
     assert sid is not None
-    assert the_eval(batch).keys == (ctx.keys.data(sid), ctx.keys.tombstone(sid))
+    assert the_eval(batch).keys == (ctx.keys.data(sid),)
     assert batch.route == ctx.keys.data(sid)
     return sid
 
@@ -384,7 +384,7 @@ def test_cycle_is_one_cycle_batch_inside_one_slot() -> None:
     assert (result.cookie, result.wrote) == ("set", True)
     assert new.tag == old.tag
     assert new.value != old.value
-    assert command.keys == (ctx.keys.data(old), ctx.keys.tombstone(old), ctx.keys.data(new))
+    assert command.keys == (ctx.keys.data(old), ctx.keys.data(new))
     assert len({key_slot(k.encode()) for k in command.keys}) == 1
     assert batch.route == ctx.keys.data(old)
     assert command.args[:5] == (RID, NOW, IDLE_MS, POLICY.tombstone_ttl * 1000, "")
@@ -412,9 +412,7 @@ def test_destroy_deletes_and_unindexes() -> None:
     session.destroy()
     (destroy, unindex), result = drive(ctx.save(session, NOW, RID), [1], [1])
     key = ctx.keys.data(sid)
-    assert destroy.commands == (
-        Eval(DESTROY, (key, ctx.keys.tombstone(sid)), (POLICY.tombstone_ttl * 1000,)),
-    )
+    assert destroy.commands == (Eval(DESTROY, (key,), (POLICY.tombstone_ttl * 1000,)),)
     assert destroy.route == key
     idx = index_of(ctx, "alice")
     assert unindex.commands == (Call(("ZREM", idx, public(ctx, sid))),)
@@ -767,7 +765,7 @@ def test_revoke_by_public_id(deleted: int, expected: bool) -> None:
     pid = public(ctx, ctx.ids.new())
     key = ctx.keys.data_for_public(pid)
     (destroy,), existed = drive(ctx.revoke(pid, None), [deleted])
-    assert destroy.commands == (Eval(DESTROY, (key, key + ":x"), (POLICY.tombstone_ttl * 1000,)),)
+    assert destroy.commands == (Eval(DESTROY, (key,), (POLICY.tombstone_ttl * 1000,)),)
     assert existed is expected
 
 

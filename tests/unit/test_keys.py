@@ -21,7 +21,6 @@ def sid() -> SessionId:
 def test_key_names(sid: SessionId, prefix: str) -> None:
     keys = KeySchema(prefix)
     assert keys.data(sid) == f"{prefix}:{{{sid.tag}}}:{sid.hashed}"
-    assert keys.tombstone(sid) == f"{prefix}:{{{sid.tag}}}:{sid.hashed}:x"
     assert keys.user_index("uh") == f"{prefix}:u:{{uh}}"
     assert keys.public_id(sid) == f"{sid.tag}.{sid.hashed}"
 
@@ -33,7 +32,7 @@ def test_default_prefix(sid: SessionId) -> None:
 def test_every_key_of_a_session_shares_one_slot(sid: SessionId) -> None:
     keys = KeySchema()
     cycled = CODEC.cycle(sid)
-    names = [keys.data(sid), keys.tombstone(sid), keys.data(cycled), keys.tombstone(cycled)]
+    names = [keys.data(sid), keys.data(cycled)]
     assert {key_slot(name.encode()) for name in names} == {key_slot(sid.tag.encode())}
 
 

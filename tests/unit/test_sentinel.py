@@ -479,3 +479,22 @@ def test_a_stale_lookup_cannot_bring_back_the_old_master() -> None:
     router.apply(Switched(M1, R1), NOW)
     router.discovered((M1, 0), NOW + 0.1)  # a lookup that started before the switch was announced
     assert isinstance(router.plan(GET, NOW + 0.1), Discover)
+
+
+def test_sentinel_peers_reads_flat_and_parsed_replies() -> None:
+    from hasession._sentinel import sentinel_peers
+
+    flat = [[b"name", b"abc", b"ip", b"10.0.0.7", b"port", b"26379", b"flags", b"sentinel"]]
+    parsed = [{"name": "abc", "ip": "10.0.0.8", "port": 26380, "flags": "sentinel"}]
+    assert sentinel_peers(flat) == (Address("10.0.0.7", 26379),)
+    assert sentinel_peers(parsed) == (Address("10.0.0.8", 26380),)
+    assert sentinel_peers(None) == ()
+
+
+def test_new_sentinels_are_asked_last_and_once() -> None:
+    from hasession._sentinel import SentinelRouter
+
+    known = (Address("10.0.0.1", 26379), Address("10.0.0.2", 26379))
+    router = SentinelRouter(known, "mymaster")
+    router.add_sentinels((Address("10.0.0.2", 26379), Address("10.0.0.3", 26379), Address("10.0.0.3", 26379)))
+    assert router.sentinels == (*known, Address("10.0.0.3", 26379))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -40,18 +39,36 @@ class Guard:
 
 
 class Signal:
-    """Wakes every waiter when the store learns something about the topology."""
+    """Wakes every waiter when the store learns something about the topology.
+
+    Each waiter awaits a plain future with a timer, not ``asyncio.wait_for``: on Python < 3.12
+    ``wait_for`` can swallow a cancellation that races with its timeout (CPython gh-86296), and
+    a request task that cannot be cancelled spins until the hold budget ends.
+    """
 
     def __init__(self) -> None:
-        self._event = asyncio.Event()
+        self._waiters: set[asyncio.Future[None]] = set()
 
     def notify(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def wait(self, timeout: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(timeout, _wake, waiter)
+        self._waiters.add(waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiters.discard(waiter)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def spawn(target: Callable[[], Coroutine[Any, Any, None]], name: str) -> asyncio.Task[None]:

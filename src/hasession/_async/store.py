@@ -26,6 +26,7 @@ from .._exceptions import (
     FailoverInProgress,
     MasterNotFound,
     NotReplicated,
+    StoreConnectionError,
     StoreError,
     StoreUnavailable,
 )
@@ -33,7 +34,7 @@ from .._flows import SaveResult, SessionInfo
 from .._redis import connection_kwargs, map_redis_errors, reply_error
 from .._retry import RetryState
 from .._routing import Discover, Hold, NoScript, Redirected, Send
-from .._sentinel import Begun, Event, SentinelRouter, Switched, parse_event, replica_read
+from .._sentinel import Begun, Event, SentinelRouter, Switched, parse_event, replica_read, sentinel_peers
 from .._session import Session
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig
 from .._switchover import SwitchoverResult, is_master, master_offset, replica_offset
@@ -75,6 +76,7 @@ class AsyncSessionStore(StoreBase):
         self._news = Signal()
         self._held = 0
         self._watchers: list[Any] = []
+        self._watched: set[Address] = set()
         self._closed = False
 
     @classmethod
@@ -309,6 +311,7 @@ class AsyncSessionStore(StoreBase):
         self.stats.wait_shortfalls += isinstance(exc, NotReplicated)
         retry, delay = retry.increment(exc, str(address or "discovery"), now, random.random())
         if isinstance(exc, Redirected):
+            self.stats.redirects += 1
             return retry  # the router already knows where to go
         await sleep(delay)
         return retry
@@ -384,12 +387,16 @@ class AsyncSessionStore(StoreBase):
         except Redirected as exc:
             if not exc.ask:
                 raise
+            self.stats.redirects += 1
             return await self._send(exc.address, dataclasses.replace(batch, asking=True))
 
     async def _send(self, address: Address, batch: Batch) -> list[Reply]:
         pool: Any = self._pool(address)
-        with map_redis_errors(address):
-            conn = await pool.get_connection()
+        try:
+            with map_redis_errors(address):
+                conn = await pool.get_connection()
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise self._closed_under_us(address, pool, exc) from exc
         try:
             try:
                 return batch.settle(await self._roundtrip(conn, address, batch.wire(), batch.timeout))
@@ -401,11 +408,24 @@ class AsyncSessionStore(StoreBase):
             if not _reply_level(exc):
                 await conn.disconnect()
             raise
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise self._closed_under_us(address, pool, exc) from exc
         except BaseException:  # cancelled mid-reply: the connection state is unknown
             await conn.disconnect()
             raise
         finally:
             await pool.release(conn)
+
+    def _closed_under_us(self, address: Address, pool: Any, exc: Exception) -> Exception:
+        """What to raise for a redis-py internal error on a connection.
+
+        When its master is replaced we close every connection to it, including ones another
+        thread or task is using; redis-py then fails on the dead socket in odd ways (``TypeError``
+        from ``select``). That is a lost connection, retried like one. Otherwise it is a bug.
+        """
+        if self._pools.get(address) is pool:
+            return exc
+        return StoreConnectionError(f"{address}: connection closed by a master switch")
 
     async def _roundtrip(
         self, conn: Any, address: Address, commands: list[Any], timeout: float | None
@@ -448,10 +468,11 @@ class AsyncSessionStore(StoreBase):
     # -- Sentinel events -------------------------------------------------------------------------
 
     def _ensure_watchers(self) -> None:
-        if self._watchers or self._closed or not self.config.sentinel_events:
+        if self._closed or not self.config.sentinel_events or not isinstance(self._router, SentinelRouter):
             return
-        if isinstance(self._router, SentinelRouter):
-            for address in self._router.sentinels:
+        for address in self._router.sentinels:
+            if address not in self._watched:
+                self._watched.add(address)
                 self._watchers.append(
                     spawn(functools.partial(self._watch, address), name=f"hasession-watch-{address}")
                 )
@@ -463,6 +484,11 @@ class AsyncSessionStore(StoreBase):
             client: Any = Redis(connection_pool=self._new_pool(address))
             pubsub: Any = client.pubsub(ignore_subscribe_messages=True)
             try:
+                assert isinstance(self._router, SentinelRouter)
+                peers = await client.execute_command("SENTINEL", "SENTINELS", self._router.master_name)
+                with self._guard:
+                    self._router.add_sentinels(sentinel_peers(peers))
+                self._ensure_watchers()  # Sentinels added since the store started are watched too
                 await pubsub.psubscribe("*")
                 failures = 0
                 while not self._closed:

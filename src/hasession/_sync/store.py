@@ -25,6 +25,7 @@ from .._exceptions import (
     FailoverInProgress,
     MasterNotFound,
     NotReplicated,
+    StoreConnectionError,
     StoreError,
     StoreUnavailable,
 )
@@ -32,7 +33,7 @@ from .._flows import SaveResult, SessionInfo
 from .._redis import connection_kwargs, map_redis_errors, reply_error
 from .._retry import RetryState
 from .._routing import Discover, Hold, NoScript, Redirected, Send
-from .._sentinel import Begun, Event, SentinelRouter, Switched, parse_event, replica_read
+from .._sentinel import Begun, Event, SentinelRouter, Switched, parse_event, replica_read, sentinel_peers
 from .._session import Session
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig
 from .._switchover import SwitchoverResult, is_master, master_offset, replica_offset
@@ -74,6 +75,7 @@ class SessionStore(StoreBase):
         self._news = Signal()
         self._held = 0
         self._watchers: list[Any] = []
+        self._watched: set[Address] = set()
         self._closed = False
 
     @classmethod
@@ -306,6 +308,7 @@ class SessionStore(StoreBase):
         self.stats.wait_shortfalls += isinstance(exc, NotReplicated)
         retry, delay = retry.increment(exc, str(address or "discovery"), now, random.random())
         if isinstance(exc, Redirected):
+            self.stats.redirects += 1
             return retry  # the router already knows where to go
         sleep(delay)
         return retry
@@ -381,12 +384,16 @@ class SessionStore(StoreBase):
         except Redirected as exc:
             if not exc.ask:
                 raise
+            self.stats.redirects += 1
             return self._send(exc.address, dataclasses.replace(batch, asking=True))
 
     def _send(self, address: Address, batch: Batch) -> list[Reply]:
         pool: Any = self._pool(address)
-        with map_redis_errors(address):
-            conn = pool.get_connection()
+        try:
+            with map_redis_errors(address):
+                conn = pool.get_connection()
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise self._closed_under_us(address, pool, exc) from exc
         try:
             try:
                 return batch.settle(self._roundtrip(conn, address, batch.wire(), batch.timeout))
@@ -396,11 +403,24 @@ class SessionStore(StoreBase):
             if not _reply_level(exc):
                 conn.disconnect()
             raise
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise self._closed_under_us(address, pool, exc) from exc
         except BaseException:  # cancelled mid-reply: the connection state is unknown
             conn.disconnect()
             raise
         finally:
             pool.release(conn)
+
+    def _closed_under_us(self, address: Address, pool: Any, exc: Exception) -> Exception:
+        """What to raise for a redis-py internal error on a connection.
+
+        When its master is replaced we close every connection to it, including ones another
+        thread or task is using; redis-py then fails on the dead socket in odd ways (``TypeError``
+        from ``select``). That is a lost connection, retried like one. Otherwise it is a bug.
+        """
+        if self._pools.get(address) is pool:
+            return exc
+        return StoreConnectionError(f"{address}: connection closed by a master switch")
 
     def _roundtrip(
         self, conn: Any, address: Address, commands: list[Any], timeout: float | None
@@ -443,10 +463,11 @@ class SessionStore(StoreBase):
     # -- Sentinel events -------------------------------------------------------------------------
 
     def _ensure_watchers(self) -> None:
-        if self._watchers or self._closed or not self.config.sentinel_events:
+        if self._closed or not self.config.sentinel_events or not isinstance(self._router, SentinelRouter):
             return
-        if isinstance(self._router, SentinelRouter):
-            for address in self._router.sentinels:
+        for address in self._router.sentinels:
+            if address not in self._watched:
+                self._watched.add(address)
                 self._watchers.append(
                     spawn(functools.partial(self._watch, address), name=f"hasession-watch-{address}")
                 )
@@ -458,6 +479,11 @@ class SessionStore(StoreBase):
             client: Any = Redis(connection_pool=self._new_pool(address))
             pubsub: Any = client.pubsub(ignore_subscribe_messages=True)
             try:
+                assert isinstance(self._router, SentinelRouter)
+                peers = client.execute_command("SENTINEL", "SENTINELS", self._router.master_name)
+                with self._guard:
+                    self._router.add_sentinels(sentinel_peers(peers))
+                self._ensure_watchers()  # Sentinels added since the store started are watched too
                 pubsub.psubscribe("*")
                 failures = 0
                 while not self._closed:
