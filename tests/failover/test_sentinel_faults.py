@@ -1,0 +1,304 @@
+"""The Sentinel fault matrix (HA-NOTES §6) on real topologies, under concurrent load.
+
+Every test asserts what the users saw: errors that would reach the framework, sessions lost,
+acknowledged writes lost. Timings are printed (run with ``-s``), never asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+import hasession
+from hasession import DurabilityPolicy, RetryPolicy
+from hasession.testing import RedisServer, SentinelTopology, wait_until
+from hasession.testing.pytest_plugin import sentinel_fixture
+
+pytestmark = pytest.mark.slow
+
+# min-replicas-to-write bounds how long an isolated old master accepts writes (HA-NOTES §4).
+REPLICATED = {"min-replicas-to-write": "1", "min-replicas-max-lag": "2", "appendonly": "yes"}
+
+replicated_sentinel = sentinel_fixture(scope="function", redis_config=REPLICATED)
+proxied_sentinel = sentinel_fixture(scope="function", proxied=True, redis_config=REPLICATED)
+patient_sentinel = sentinel_fixture(scope="function", down_after_ms=5000)
+
+
+def assert_unharmed(users: Any, *, lost_writes_allowed: int = 0) -> None:
+    assert users.errors == []
+    assert users.lost_sessions == 0
+    assert users.lost_writes + users.final_lost_writes() <= lost_writes_allowed
+
+
+def test_kill_master(redis_sentinel: SentinelTopology, make_store: Any, crowd: Any) -> None:
+    store = make_store(redis_sentinel.url)
+    with crowd(store) as users:
+        redis_sentinel.wait_for_replicas_synced()
+        old = redis_sentinel.kill_master()
+        redis_sentinel.wait_for_new_master(old)
+        users.progress(5)
+    print(users.report("kill -9"))
+    # Replication is asynchronous: a write the old master acknowledged in its last moment may
+    # not have reached the replica that gets promoted. At most one in-flight write per user.
+    assert_unharmed(users, lost_writes_allowed=len(users.users))
+    assert store.stats.failovers >= 1
+
+
+def test_kill_master_loses_no_acknowledged_write_when_replicated(
+    replicated_sentinel: SentinelTopology, make_store: Any, crowd: Any
+) -> None:
+    store = make_store(replicated_sentinel.url, durability=DurabilityPolicy(mode="replicated", replicas=1))
+    with crowd(store) as users:
+        replicated_sentinel.wait_for_replicas_synced()
+        old = replicated_sentinel.kill_master()
+        replicated_sentinel.wait_for_new_master(old)
+        users.progress(5)
+    print(users.report("kill -9, replicated"))
+    assert_unharmed(users)
+
+
+def test_async_store_through_kill_master(redis_sentinel: SentinelTopology) -> None:
+    async def main() -> tuple[list[BaseException], int]:
+        store = hasession.AsyncSessionStore.from_url(redis_sentinel.url, secret_keys="a" * 32)
+        errors: list[BaseException] = []
+        regressions = 0
+        stop = asyncio.Event()
+
+        async def user() -> None:
+            nonlocal regressions
+            first = store.open(None)
+            first["count"] = 0
+            cookie, acked = (await store.save(first)).value, 0
+            while not stop.is_set():
+                try:
+                    session = await store.load(cookie)
+                    regressions += session.get("count", -1) < acked
+                    session["count"] = acked + 1
+                    await store.save(session)
+                    acked += 1
+                except Exception as exc:
+                    errors.append(exc)
+
+        tasks = [asyncio.create_task(user()) for _ in range(10)]
+        try:
+            old = await asyncio.to_thread(redis_sentinel.kill_master)
+            await asyncio.to_thread(redis_sentinel.wait_for_new_master, old)
+            before = store.stats.operations
+            await asyncio.to_thread(
+                wait_until, lambda: store.stats.operations > before + 100, timeout=20, message="progress"
+            )
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+            await store.close()
+        return errors, regressions
+
+    redis_sentinel.wait_for_replicas_synced()
+    errors, regressions = asyncio.run(main())
+    assert errors == []
+    assert regressions <= 10
+
+
+def test_sigstop_longer_than_down_after(
+    redis_sentinel: SentinelTopology, make_store: Any, crowd: Any
+) -> None:
+    store = make_store(redis_sentinel.url)
+    with crowd(store) as users:
+        redis_sentinel.wait_for_replicas_synced()
+        old = redis_sentinel.pause_master()
+        redis_sentinel.wait_for_new_master(old)
+        users.progress(5)
+        redis_sentinel.resume_master()  # both answer ROLE=master until Sentinel demotes the old one
+        users.progress(5)
+        redis_sentinel.wait_for_replica(old)
+        users.progress(5)
+    print(users.report("SIGSTOP > down-after"))
+    assert_unharmed(users, lost_writes_allowed=len(users.users))
+
+
+def test_sigstop_shorter_than_down_after(
+    patient_sentinel: SentinelTopology, make_store: Any, crowd: Any
+) -> None:
+    store = make_store(patient_sentinel.url + "?socket_timeout=0.2")
+    with crowd(store) as users:
+        master = patient_sentinel.pause_master()
+        wait_until(
+            lambda: store.stats.retries > 0, timeout=10, message="requests to time out on the frozen master"
+        )
+        patient_sentinel.resume_master()
+        users.progress(5)
+    print(users.report("SIGSTOP < down-after"))
+    assert_unharmed(users)
+    assert patient_sentinel.current_master() == master  # no failover: the freeze was only latency
+
+
+def test_sentinel_failover(redis_sentinel: SentinelTopology, make_store: Any, crowd: Any) -> None:
+    store = make_store(redis_sentinel.url)
+    with crowd(store) as users:
+        redis_sentinel.wait_for_replicas_synced()
+        redis_sentinel.failover()
+        users.progress(5)
+    print(users.report("SENTINEL FAILOVER"))
+    # hasession stops writing to the old master when Sentinel announces the switch, but writes it
+    # acknowledged just before may not have reached the promoted replica (redis/redis#6062).
+    assert_unharmed(users, lost_writes_allowed=len(users.users))
+
+
+def test_switchover_loses_nothing(redis_sentinel: SentinelTopology, make_store: Any, crowd: Any) -> None:
+    store, operator = make_store(redis_sentinel.url), make_store(redis_sentinel.url)
+    with crowd(store) as users:
+        redis_sentinel.wait_for_replicas_synced()
+        old = redis_sentinel.current_master()
+        result = operator.switchover()
+        users.progress(5)
+    print(users.report(f"switchover (writes paused {result.paused_seconds * 1000:.0f} ms)"))
+    assert_unharmed(users)
+    new = redis_sentinel.wait_for_new_master(old)  # the Sentinels agree a moment later
+    assert (result.new.host, result.new.port) == new.address
+
+
+def test_minority_of_sentinels_down(redis_sentinel: SentinelTopology, make_store: Any, crowd: Any) -> None:
+    store = make_store(redis_sentinel.url)
+    with crowd(store) as users:
+        redis_sentinel.kill_sentinel(0)  # the first one the store asks
+        users.progress(5)
+        redis_sentinel.wait_for_replicas_synced()
+        old = redis_sentinel.kill_master()
+        redis_sentinel.wait_for_new_master(old)
+        users.progress(5)
+    print(users.report("minority of Sentinels down, then kill -9"))
+    assert_unharmed(users, lost_writes_allowed=len(users.users))
+
+
+def test_all_sentinels_down_keeps_serving(
+    redis_sentinel: SentinelTopology, make_store: Any, crowd: Any
+) -> None:
+    store = make_store(redis_sentinel.url)
+    stranger = make_store(redis_sentinel.url, retry=RetryPolicy(hold_budget=0.5))
+    with crowd(store) as users:
+        for i in range(len(redis_sentinel.sentinels)):
+            redis_sentinel.kill_sentinel(i)
+        users.progress(5)
+        store._router.apply(hasession._sentinel.Lost(store._router.view.address), 0.0)  # force a lookup
+        users.progress(5)  # found again through the last known master, after ROLE
+    print(users.report("all Sentinels down"))
+    assert_unharmed(users)
+    with pytest.raises(hasession.StoreUnavailable) as caught:  # nobody to ask, nothing known
+        stranger.load(users.users[0].cookie)
+    assert isinstance(caught.value.__cause__, hasession.MasterNotFound)
+
+
+def test_partitioned_master_loses_no_acknowledged_write(
+    proxied_sentinel: SentinelTopology, make_store: Any, crowd: Any
+) -> None:
+    durable = DurabilityPolicy(mode="replicated", replicas=1)
+    store = make_store(proxied_sentinel.url, durability=durable)
+    host, port = proxied_sentinel.master_direct_address()
+    minority = make_store(f"redis://{host}:{port}/0", durability=durable, retry=RetryPolicy(hold_budget=3))
+    with crowd(store) as users:
+        proxied_sentinel.wait_for_replicas_synced()
+        old = proxied_sentinel.partition_master()
+        stranded = minority.open(None)
+        stranded["written"] = "on the isolated master"
+        with pytest.raises(hasession.StoreUnavailable):  # never acknowledged: WAIT can't be satisfied
+            minority.save(stranded)
+        proxied_sentinel.wait_for_new_master(old)
+        users.progress(5)
+        proxied_sentinel.heal()
+        proxied_sentinel.wait_for_replica(old)
+        users.progress(5)
+    print(users.report("master partitioned away, replicated"))
+    assert_unharmed(users)
+
+
+def test_restart_with_empty_data_is_detected(
+    make_store: Any, caplog: pytest.LogCaptureFixture, tmp_path: Any
+) -> None:
+    with RedisServer(tmpdir=tmp_path) as server:
+        store = make_store(server.url, retry=RetryPolicy(hold_budget=5))
+        session = store.open(None)
+        session["a"] = 1
+        cookie = store.save(session).value
+        server.restart(empty=True)
+        wait_until(
+            lambda: store.load(cookie).new and store.stats.data_resets == 1,
+            timeout=15,
+            message="the store to notice that Redis lost its data",
+        )
+    assert "lost all its data" in caplog.text
+
+
+def test_slow_responses_are_retried_without_duplicates(
+    patient_sentinel: SentinelTopology, make_store: Any, crowd: Any
+) -> None:
+    store = make_store(patient_sentinel.url + "?socket_timeout=0.2")
+    master = patient_sentinel.current_master().client(socket_timeout=10)
+    with crowd(store) as users:
+        before = store.stats.retries
+        threading.Thread(target=master.execute_command, args=("DEBUG", "SLEEP", "0.8")).start()
+        wait_until(lambda: store.stats.retries > before, timeout=10, message="timeouts on the slow master")
+        users.progress(5)
+        master.config_set("busy-reply-threshold", 50)
+        busy = "local t = redis.call('TIME'); repeat until redis.call('TIME')[1] - t[1] >= 1; return 1"
+        threading.Thread(target=master.eval, args=(busy, 0)).start()
+        wait_until(lambda: store.stats.retries > before + 20, timeout=10, message="BUSY replies")
+        users.progress(5)
+    print(users.report("slow responses and BUSY"))
+    assert_unharmed(users)
+    assert all(store.load(u.cookie)["count"] == u.acknowledged for u in users.users)  # applied once
+
+
+def test_noscript_after_script_cache_loss(
+    redis_sentinel: SentinelTopology, make_store: Any, crowd: Any
+) -> None:
+    store = make_store(redis_sentinel.url)
+    master = redis_sentinel.current_master().client()
+    with crowd(store) as users:
+        for _ in range(3):
+            master.script_flush()
+            users.progress(2)
+    assert_unharmed(users)
+    assert master.info("commandstats")["cmdstat_eval"]["calls"] >= 1  # NOSCRIPT led to EVAL
+
+
+def test_degraded_reads_answer_from_a_replica_while_no_master_is_known(
+    redis_sentinel: SentinelTopology, make_store: Any
+) -> None:
+    store = make_store(redis_sentinel.url, degraded_reads=5.0)
+    writer = make_store(redis_sentinel.url)
+    cookies = []
+    for i in range(5):
+        session = writer.open(None)
+        session["n"] = i
+        cookies.append(writer.save(session).value)
+    redis_sentinel.wait_for_replicas_synced()
+    seen: list[tuple[int, int, bool]] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader(i: int) -> None:
+        while not stop.is_set():
+            try:
+                session = store.load(cookies[i])
+                seen.append((i, session["n"], session.degraded))
+            except Exception as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(5)]
+    for thread in threads:
+        thread.start()
+    try:
+        old = redis_sentinel.kill_master()
+        wait_until(lambda: store.stats.degraded_reads > 0, timeout=20, message="a read served by a replica")
+        redis_sentinel.wait_for_new_master(old)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    print(f"degraded reads: {store.stats.degraded_reads}, max hold {store.stats.max_hold_seconds:.3f}s")
+    assert errors == []
+    assert all(n == i for i, n, _ in seen)  # a replica's answer is the session's data
+    assert any(degraded for _, _, degraded in seen)
