@@ -7,52 +7,20 @@ forged or expired key is never adopted (a new session gets a new, server-made ke
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from django.contrib.sessions.backends.base import (  # type: ignore[import-untyped]
     CreateError,
     SessionBase,
     UpdateError,
 )
-from django.contrib.sessions.exceptions import SessionInterrupted  # type: ignore[import-untyped]
 
-from .. import AsyncSessionStore, SaveResult, Session, StoreError
-from .. import SessionStore as SyncSessionStore
+from .. import SaveResult, StoreError
+from ._data import KEPT, SessionData, interrupted, recording
 from ._stores import get_async_store, get_store
 
-if TYPE_CHECKING:
-    from .._session import StoredSession
-
 __all__ = ["SessionStore"]
-
-#: Field that keeps a session stored while it holds no data (Django stores empty sessions; hasession
-#: alone does not). It is never shown to Django.
-_KEPT = "_hasession.kept"
-
-
-class _Data(Session):
-    """The data of one Django session: a hasession session that hides the ``_KEPT`` field."""
-
-    @classmethod
-    def named(cls, store: SyncSessionStore | AsyncSessionStore, key: str | None) -> _Data:
-        """The session ``key`` names, not loaded (no I/O; a forged or malformed key names none)."""
-        return cls(store.open(key).sid)
-
-    @classmethod
-    def copy_of(cls, data: Mapping[str, Any]) -> _Data:
-        """A new, unsaved session holding ``data`` and its user."""
-        new = cls()
-        new.update(data)
-        if isinstance(data, Session):
-            new.user_id = data.user_id
-        return new
-
-    def fill(self, stored: StoredSession | None) -> None:
-        if stored is not None:
-            stored.data.pop(_KEPT, None)
-        super().fill(stored)
 
 
 class SessionStore(SessionBase):  # type: ignore[misc]
@@ -86,12 +54,10 @@ class SessionStore(SessionBase):  # type: ignore[misc]
     def user_id(self, value: str | None) -> None:
         self._data().user_id = value
 
-    # -- reading ---------------------------------------------------------------------------------
-
-    def load(self) -> _Data:
+    def load(self) -> SessionData:
         return self._loaded(self._read(self.session_key))
 
-    async def aload(self) -> _Data:
+    async def aload(self) -> SessionData:
         return self._loaded(await self._aread(self.session_key))
 
     def exists(self, session_key: str | None) -> bool:
@@ -100,16 +66,14 @@ class SessionStore(SessionBase):  # type: ignore[misc]
     async def aexists(self, session_key: str | None) -> bool:
         return self._live(await self._aread(session_key))
 
-    # -- writing ---------------------------------------------------------------------------------
-
     def save(self, must_create: bool = False) -> None:
         data = self._to_save(self._session, must_create)
-        with self._io():
+        with recording(self):
             self._saved(get_store().save(data))
 
     async def asave(self, must_create: bool = False) -> None:
         data = self._to_save(await self._aget_session(), must_create)
-        with self._io():
+        with recording(self):
             self._saved(await get_async_store().save(data))
 
     def create(self) -> None:
@@ -124,38 +88,34 @@ class SessionStore(SessionBase):  # type: ignore[misc]
 
     def cycle_key(self) -> None:
         """A new key for the same data, in one atomic step; the old key stops working at once."""
-        if self._data().new:
-            return self.create()
-        self._data().cycle_id()
-        with _interrupted():
-            self.save()
-        self.modified = True
-        return None
+        if (data := self._data()).new:
+            self.create()
+        else:
+            data.cycle_id()
+            with interrupted():
+                self.save()
+            self.modified = True
 
     async def acycle_key(self) -> None:
-        if (await self._adata()).new:
-            return await self.acreate()
-        (await self._adata()).cycle_id()
-        with _interrupted():
-            await self.asave()
-        self.modified = True
-        return None
+        if (data := await self._adata()).new:
+            await self.acreate()
+        else:
+            data.cycle_id()
+            with interrupted():
+                await self.asave()
+            self.modified = True
 
     def delete(self, session_key: str | None = None) -> None:
-        key = self.session_key if session_key is None else session_key
-        if key is not None:
-            data = self._read(key)
-            data.destroy()
-            with self._io():
-                get_store().save(data)
+        data = self._read(self.session_key if session_key is None else session_key)
+        data.destroy()  # no key, or an unknown one: nothing to write
+        with recording(self):
+            get_store().save(data)
 
     async def adelete(self, session_key: str | None = None) -> None:
-        key = self.session_key if session_key is None else session_key
-        if key is not None:
-            data = await self._aread(key)
-            data.destroy()
-            with self._io():
-                await get_async_store().save(data)
+        data = await self._aread(self.session_key if session_key is None else session_key)
+        data.destroy()
+        with recording(self):
+            await get_async_store().save(data)
 
     def flush(self) -> None:
         self.delete()
@@ -172,91 +132,65 @@ class SessionStore(SessionBase):  # type: ignore[misc]
 
     @classmethod
     def clear_expired(cls) -> None:
-        """Nothing to do: Redis expires sessions itself."""
+        """Nothing to do: Redis expires sessions itself (``aclear_expired`` too)."""
 
     @classmethod
     async def aclear_expired(cls) -> None:
-        """Nothing to do: Redis expires sessions itself."""
+        return None
 
-    # -- the hasession session behind it ---------------------------------------------------------
-
-    def _data(self) -> _Data:
+    def _data(self) -> SessionData:
         return self._adopt(self._session)
 
-    async def _adata(self) -> _Data:
+    async def _adata(self) -> SessionData:
         return self._adopt(await self._aget_session())
 
-    def _adopt(self, current: Mapping[str, Any]) -> _Data:
+    def _adopt(self, current: Mapping[str, Any]) -> SessionData:
         """The cached data as a hasession session (Django caches a plain ``{}`` when there is no key)."""
-        if not isinstance(current, _Data):
-            current = self._session_cache = _Data.copy_of(current)
+        if not isinstance(current, SessionData):
+            current = self._session_cache = SessionData.copy_of(current)
         return current
 
-    def _read(self, key: str | None) -> _Data:
-        store = get_store()
-        with self._io():
-            data = _Data.named(store, key)
-            store.load_into(data)
-        return data
+    def _read(self, key: str | None) -> SessionData:
+        with recording(self):
+            return SessionData.read(get_store(), key)
 
-    async def _aread(self, key: str | None) -> _Data:
-        store = get_async_store()
-        with self._io():
-            data = _Data.named(store, key)
-            await store.load_into(data)
-        return data
+    async def _aread(self, key: str | None) -> SessionData:
+        with recording(self):
+            return await SessionData.aread(get_async_store(), key)
 
-    def _live(self, data: _Data) -> bool:
+    def _live(self, data: SessionData) -> bool:
         """Stored, and not past the date a ``set_expiry()`` gave it."""
         return not data.new and self.get_expiry_age(expiry=data.get("_session_expiry")) > 0
 
-    def _loaded(self, data: _Data) -> _Data:
+    def _loaded(self, data: SessionData) -> SessionData:
         if self._live(data):
             return data
         self._session_key = None  # never reuse an unknown key: the next save makes a new one
-        return _Data()
+        return SessionData()
 
-    def _to_save(self, current: Mapping[str, Any], must_create: bool) -> _Data:
+    def _to_save(self, current: Mapping[str, Any], must_create: bool) -> SessionData:
         if self.session_key is None and self._stored_key is not None:
             raise UpdateError  # what this object stored was deleted meanwhile (a logout, a revoke)
         data = self._adopt(current)
         if must_create and not data.new:
             raise CreateError
         if data.new and not data and data.user_id is None:
-            data[_KEPT] = True
+            data[KEPT] = True
         return data
 
     def _saved(self, result: SaveResult) -> None:
         if result.cookie == "delete":
             raise UpdateError  # deleted or expired since it was loaded: not resurrected
-        self._session_key = result.value
-        self._stored_key = result.value
+        self._session_key = self._stored_key = result.value
         if result.wrote:  # reloaded on next use, from what Redis now holds
             del self._session_cache
 
     def _renew(self) -> None:
         """Start a new, unsaved session with the current data (``create()`` saves it under a new key)."""
-        self._session_cache = _Data.copy_of(getattr(self, "_session_cache", {}))
+        self._session_cache = SessionData.copy_of(getattr(self, "_session_cache", {}))
         self._session_key = self._stored_key = None
 
     def _forget(self) -> None:
         self._session_cache = {}
         self._session_key = self._stored_key = None
         self.accessed = self.modified = True
-
-    @contextlib.contextmanager
-    def _io(self) -> Iterator[None]:
-        try:
-            yield
-        except StoreError as exc:
-            self.store_error = exc
-            raise
-
-
-@contextlib.contextmanager
-def _interrupted() -> Iterator[None]:
-    """A key cycle that finds its session deleted (a concurrent logout or revoke) is a 400, as in Django."""
-    try:
-        yield
-    except UpdateError as exc:
-        raise SessionInterrupted("The session was deleted before its key could be cycled.") from exc

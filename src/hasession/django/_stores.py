@@ -74,11 +74,7 @@ def store_config() -> StoreConfig:
 
     .. versionadded:: 0.1
     """
-    conf = _mapping(
-        getattr(settings, "HASESSION", None), "settings.HASESSION", {"URL", "SECRET_KEYS", "OPTIONS"}
-    )
-    if "URL" not in conf:
-        raise ImproperlyConfigured('settings.HASESSION needs a "URL", such as "redis://localhost:6379/0"')
+    conf = _setting()
     options = _mapping(conf.get("OPTIONS", {}), 'settings.HASESSION["OPTIONS"]', _OPTIONS)
     return StoreConfig.from_url(
         conf["URL"],
@@ -89,6 +85,15 @@ def store_config() -> StoreConfig:
         durability=_policy(options.get("durability"), DurabilityPolicy),
         sentinel_events=options.get("sentinel_events", True),
     )
+
+
+def _setting() -> Mapping[str, Any]:
+    conf = _mapping(
+        getattr(settings, "HASESSION", None), "settings.HASESSION", {"URL", "SECRET_KEYS", "OPTIONS"}
+    )
+    if "URL" not in conf:
+        raise ImproperlyConfigured('settings.HASESSION needs a "URL", such as "redis://localhost:6379/0"')
+    return conf
 
 
 def _mapping(value: object, where: str, allowed: set[str]) -> Mapping[str, Any]:
@@ -103,15 +108,20 @@ def _policy(value: object, cls: type[P]) -> P | None:
     """``value`` if it is a ``cls``, else a ``cls`` built from a dict of its fields."""
     if value is None or isinstance(value, cls):
         return value
-    if isinstance(value, Mapping):
-        return cls(**value)
-    raise ImproperlyConfigured(f"expected a {cls.__name__} or a dict of its fields, not {value!r}")
+    try:
+        return cls(**value)  # type: ignore[arg-type]
+    except TypeError as exc:  # not a mapping, or unknown fields
+        raise ImproperlyConfigured(f"expected a {cls.__name__} or a dict of its fields: {exc}") from exc
 
 
 def _session_policy() -> SessionPolicy:
     """By default a session stays alive ``SESSION_COOKIE_AGE`` seconds after its last use."""
-    age = settings.SESSION_COOKIE_AGE
-    return SessionPolicy(idle_timeout=age, absolute_timeout=max(age, SessionPolicy().absolute_timeout))
+    age, default = settings.SESSION_COOKIE_AGE, SessionPolicy()
+    return SessionPolicy(
+        idle_timeout=age,
+        absolute_timeout=max(age, default.absolute_timeout),
+        touch_interval=min(default.touch_interval, age // 2),
+    )
 
 
 def _django_keys() -> list[str | bytes]:

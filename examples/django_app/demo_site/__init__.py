@@ -1,0 +1,1 @@
+"""A minimal Django project whose sessions live in Redis through hasession."""

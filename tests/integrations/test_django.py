@@ -1,0 +1,361 @@
+"""hasession.django against real Redis, through a real threaded WSGI server running the example project
+(``examples/django_app``): its routes, laziness, cookies, errors, concurrency and Sentinel failovers.
+
+Django's own session-backend tests run in ``django_suite/``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from http.cookies import SimpleCookie
+from typing import Any
+
+import httpx
+import pytest
+from _wsgi import Browser, CommandCounter, Gate, replicating, serve, set_cookie
+from django_suite import bootstrap
+
+bootstrap.configure()
+
+from demo_site import urls as example_urls  # noqa: E402 - needs configured settings
+from django.contrib.sessions.exceptions import SessionInterrupted  # noqa: E402
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+from django.http import HttpRequest, HttpResponse, JsonResponse  # noqa: E402
+from django.test import RequestFactory, override_settings  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from hasession import DurabilityPolicy, RetryPolicy, SessionPolicy  # noqa: E402
+from hasession.django import (  # noqa: E402
+    SessionMiddleware,
+    SessionStore,
+    asession_from,
+    get_store,
+    store_config,
+)
+from hasession.testing import RedisServer, SentinelTopology  # noqa: E402
+
+GATE = Gate()
+GATE.open()
+
+
+def set_key(request: HttpRequest, key: str) -> JsonResponse:
+    request.session.get("count")  # load first, then wait with the others: their saves overlap
+    GATE.hold()
+    request.session[key] = True
+    return JsonResponse({"ok": True})
+
+
+def vary(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(str(request.session.get("count")))
+    response["Vary"] = "Accept-Encoding"
+    return response
+
+
+async def acount(request: HttpRequest) -> JsonResponse:
+    """Django's async session API, on the async store of the request's event loop."""
+    count = await request.session.aget("count", 0) + 1
+    await request.session.aset("count", count)
+    return JsonResponse({"count": count, "id": (await asession_from(request)).id is not None})
+
+
+class TouchSessionMiddleware:
+    """A middleware below hasession's that reads the session: its errors become Django's 500."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.session.get("count")
+        return self.get_response(request)
+
+
+urlpatterns = [
+    *example_urls.urlpatterns,
+    path("set/<str:key>", set_key),
+    path("vary", vary),
+    path("acount", acount),
+]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # the server is sync; only the test client is async
+
+
+@pytest.fixture
+def gate() -> Gate:
+    """The gate of ``/set/<key>``, open: a test closes it to hold requests in flight."""
+    GATE.open()
+    return GATE
+
+
+@contextmanager
+def site(url: str, **settings: Any) -> Iterator[str]:
+    """The example project (plus this module's routes) on the store at ``url``, served for real."""
+    hasession = {"URL": url, **settings.pop("HASESSION", {})}
+    with (
+        override_settings(ROOT_URLCONF=__name__, HASESSION=hasession, **settings),
+        serve(get_wsgi_application()) as base_url,  # built under the overridden settings
+    ):
+        yield base_url
+
+
+@pytest.fixture
+def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with RedisServer(tmpdir=tmp_path_factory.getbasetemp()) as server:
+        yield server
+
+
+@pytest.mark.anyio
+async def test_example_flow(
+    redis_url: str, async_example_flow: Callable[[httpx.AsyncClient], Awaitable[None]]
+) -> None:
+    """The example's routes end to end: counting, log-in with ``cycle_key()``, revoke-others, log-out."""
+    with site(redis_url) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            await async_example_flow(client)
+
+
+def test_views_that_ignore_the_session_cost_no_redis_command(
+    redis_url: str, redis_server: RedisServer, own_redis: RedisServer
+) -> None:
+    counter = CommandCounter(redis_server)
+    with site(redis_url) as url:
+        browser = Browser(url)
+        assert browser.post("/count").json() == {"count": 1}
+        counter.taken()
+        assert browser.get("/health").status_code == 200
+        assert counter.taken() == 0
+        assert browser.get("/whoami").json() == {"user": None, "count": 1}
+        assert counter.taken() > 0  # the load (a script, and the commands it runs)
+    counter.close()
+    with site(own_redis.url, HASESSION={"OPTIONS": {"retry": {"hold_budget": 0.3}}}) as url:
+        own_redis.kill()
+        assert Browser(url, cookie=browser.cookie).get("/health").status_code == 200
+
+
+def test_forged_or_malformed_key_gives_a_new_session_without_a_redis_call(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    with site(redis_url) as url:
+        genuine = Browser(url)
+        genuine.post("/count")
+        assert genuine.cookie is not None
+        forged = genuine.cookie[:-4] + ("AAAA" if not genuine.cookie.endswith("AAAA") else "BBBB")
+        counter = CommandCounter(redis_server)
+        for cookie in (forged, "garbage-key", "a" * 5000, genuine.cookie.replace(".", "")):
+            response = Browser(url, cookie=cookie).get("/whoami")
+            assert response.json() == {"user": None, "count": 0}
+            assert "Max-Age=0" in (set_cookie(response) or "")  # Django drops a cookie naming no session
+        assert counter.taken() == 0
+        counter.close()
+        adopted = Browser(url, cookie=forged)
+        adopted.post("/count")
+        assert adopted.cookie not in (forged, None)  # a client-chosen key is never adopted
+
+
+def test_set_cookie_only_when_modified_and_vary_cookie(redis_url: str) -> None:
+    with site(redis_url) as url:
+        browser = Browser(url)
+        health = browser.get("/health")
+        assert (set_cookie(health), health.headers.get("vary")) == (None, None)
+        whoami = browser.get("/whoami")
+        assert (set_cookie(whoami), whoami.headers["vary"]) == (None, "Cookie")
+        created = browser.post("/count")
+        assert (set_cookie(created) is not None, created.headers["vary"]) == (True, "Cookie")
+        first = browser.cookie
+        assert set_cookie(browser.get("/whoami")) is None  # read only: nothing saved, nothing sent
+        assert browser.post("/count").json() == {"count": 2}
+        assert browser.cookie == first  # re-sent as Django does after a change, same key
+        assert browser.get("/vary").headers["vary"] == "Accept-Encoding, Cookie"
+
+
+def test_every_cookie_setting(redis_url: str) -> None:
+    cookie_settings = {
+        "SESSION_COOKIE_NAME": "sid",
+        "SESSION_COOKIE_PATH": "/",
+        "SESSION_COOKIE_DOMAIN": "app.test",
+        "SESSION_COOKIE_SECURE": True,
+        "SESSION_COOKIE_HTTPONLY": False,
+        "SESSION_COOKIE_SAMESITE": "Strict",
+        "SESSION_COOKIE_AGE": 600,
+    }
+    with site(redis_url, **cookie_settings) as url:
+        browser = Browser(url, cookie_name="sid")
+        morsel = SimpleCookie(set_cookie(browser.post("/count"), "sid"))["sid"]
+        assert (morsel["path"], morsel["domain"], morsel["max-age"]) == ("/", "app.test", "600")
+        assert (morsel["secure"], morsel["httponly"], morsel["samesite"]) == (True, "", "Strict")
+        assert get_store().config.session.idle_timeout == 600  # the store follows SESSION_COOKIE_AGE
+        assert "Max-Age=0" in (set_cookie(browser.post("/logout"), "sid") or "")
+
+
+def test_store_unreachable_answers_503_with_retry_after(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    options = {"OPTIONS": {"retry": RetryPolicy(hold_budget=0.3, retry_after=7)}}
+    with site(own_redis.url, HASESSION=options) as url:
+        browser = Browser(url)
+        browser.post("/count")
+        own_redis.kill()
+        responses = [
+            browser.get("/whoami"),
+            Browser(url).post("/count"),
+            browser.post("/login", json={"user": "a"}),
+        ]
+        for response in responses:  # a load in a view, a save in the middleware, a load in cycle_key()
+            assert response.status_code == 503
+            assert response.headers["retry-after"] == "7"
+            assert response.headers["vary"] == "Cookie"
+            assert set_cookie(response) is None
+            assert "briefly unavailable" in response.text
+        assert browser.get("/health").status_code == 200
+    logged = [r.getMessage() for r in caplog.records if r.name == "hasession" and r.levelno == logging.ERROR]
+    assert [m.split(" for ")[1].split(" ")[0] for m in logged] == ["/whoami", "/count", "/login"]
+
+
+def test_a_store_error_in_another_middleware_answers_503_not_500(own_redis: RedisServer) -> None:
+    middleware = ["hasession.django.SessionMiddleware", f"{__name__}.TouchSessionMiddleware"]
+    options = {"OPTIONS": {"retry": {"hold_budget": 0.3}}}
+    with site(own_redis.url, HASESSION=options, MIDDLEWARE=middleware) as url:
+        browser = Browser(url)
+        browser.post("/count")
+        own_redis.kill()
+        response = browser.get("/health")
+        assert (response.status_code, response.headers["retry-after"]) == (503, "5")
+
+
+def test_50_concurrent_requests_of_one_session_keep_every_key(redis_url: str, gate: Gate) -> None:
+    with site(redis_url) as url:
+        browser = Browser(url)
+        browser.post("/count")
+        gate.close()
+        with ThreadPoolExecutor(50) as pool:
+            calls = [pool.submit(Browser(url, cookie=browser.cookie).post, f"/set/k{i}") for i in range(50)]
+            gate.wait_for(50)  # all 50 loaded the session before any saves
+            gate.open()
+            assert [c.result().status_code for c in calls] == [200] * 50
+        assert dict(get_store().load(browser.cookie)) == {"count": 1, **{f"k{i}": True for i in range(50)}}
+
+
+def test_compare_and_set_conflict_answers_409(redis_url: str, gate: Gate) -> None:
+    with site(redis_url, HASESSION={"OPTIONS": {"session": {"concurrency": "cas"}}}) as url:
+        browser = Browser(url)
+        browser.post("/count")
+        gate.close()
+        with ThreadPoolExecutor(2) as pool:
+            calls = [pool.submit(Browser(url, cookie=browser.cookie).post, "/set/same") for _ in range(2)]
+            gate.wait_for(2)  # both loaded the same version
+            gate.open()
+            assert sorted(c.result().status_code for c in calls) == [200, 409]
+
+
+def test_logout_stays_done_while_requests_of_the_session_are_in_flight(redis_url: str, gate: Gate) -> None:
+    with site(redis_url) as url:
+        browser = Browser(url)
+        browser.post("/login", json={"user": "ann"})
+        cookie = browser.cookie
+        gate.close()
+        with ThreadPoolExecutor(5) as pool:
+            calls = [pool.submit(Browser(url, cookie=cookie).post, f"/set/late{i}") for i in range(5)]
+            gate.wait_for(5)
+            assert "Max-Age=0" in (set_cookie(browser.post("/logout")) or "")
+            gate.open()
+            late = [c.result().status_code for c in calls]
+        assert late == [400] * 5  # Django's SessionInterrupted: "the session was deleted meanwhile"
+        assert Browser(url, cookie=cookie).get("/whoami").json() == {"user": None, "count": 0}
+        assert get_store().load(cookie).new
+        assert get_store().sessions_of("ann") == []
+
+
+def test_async_views_use_the_async_store(redis_url: str) -> None:
+    """Under WSGI each async view runs in its own event loop, with its own async store."""
+    with site(redis_url) as url:
+        browser = Browser(url)
+        assert browser.get("/acount").json() == {"count": 1, "id": False}
+        assert browser.get("/acount").json() == {"count": 2, "id": True}
+        assert browser.get("/whoami").json() == {"user": None, "count": 2}
+
+
+def test_settings_are_checked(redis_url: str) -> None:
+    policy = {"session": {"idle_timeout": 600}, "durability": DurabilityPolicy(mode="async")}
+    with override_settings(HASESSION={"URL": redis_url, "SECRET_KEYS": ["k" * 32], "OPTIONS": policy}):
+        config = store_config()
+        assert config.session == SessionPolicy(idle_timeout=600)
+        assert config.secret_keys[0].reveal() == b"k" * 32
+    bad: list[object] = [
+        None,
+        {},
+        {"URL": redis_url, "TYPO": 1},
+        {"URL": redis_url, "OPTIONS": {"retries": 1}},
+    ]
+    bad += [{"URL": redis_url, "OPTIONS": {"retry": 3}}, {"URL": redis_url, "OPTIONS": {"retry": {"x": 1}}}]
+    for value in bad:
+        with override_settings(HASESSION=value), pytest.raises(ImproperlyConfigured):
+            store_config()
+    with override_settings(
+        HASESSION={"URL": redis_url}, SECRET_KEY="short", SECRET_KEY_FALLBACKS=["old" * 8]
+    ):
+        keys = [k.reveal() for k in store_config().secret_keys]
+        assert keys[0] == b"old" * 8 and len(keys[1]) == 32  # oldest first; a short key is derived
+
+
+def test_middleware_keeps_an_emptied_session_and_interrupts_a_deleted_one(redis_url: str) -> None:
+    """What two of Django's middleware tests check through its database backend, on hasession."""
+
+    def touch(request: HttpRequest) -> HttpResponse:
+        request.session["foo"] = "bar"
+        return HttpResponse()
+
+    with override_settings(HASESSION={"URL": redis_url}):
+        middleware = SessionMiddleware(touch)
+        request = RequestFactory().get("/")
+        key = middleware(request).cookies["session"].value
+        del request.session["foo"]
+        response = middleware.process_response(request, HttpResponse())
+        assert response.cookies["session"].value == key  # still saved, same key, cookie re-sent
+        assert SessionStore(key).exists(key)
+        assert list(SessionStore(key).items()) == []
+
+        request.session.delete()  # a concurrent logout
+        request.session["late"] = 1
+        with pytest.raises(SessionInterrupted):
+            middleware.process_response(request, HttpResponse())
+
+
+def test_user_id_and_revoke_through_the_django_api(redis_url: str) -> None:
+    with override_settings(HASESSION={"URL": redis_url}):
+        phone, laptop = SessionStore(), SessionStore()
+        for device in (phone, laptop):
+            device.user_id = "bob"
+            device["device"] = True
+            device.save()
+        assert phone.user_id == "bob"
+        assert get_store().revoke_user("bob", keep=phone._data()) == 1
+        assert not SessionStore(laptop.session_key).exists(laptop.session_key)
+        assert SessionStore(phone.session_key)["device"] is True
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+@pytest.mark.parametrize("fault", ["kill_master", "failover"])
+async def test_users_keep_their_sessions_through_a_sentinel_failover(
+    redis_sentinel: SentinelTopology, async_crowd: Callable[..., Awaitable[Any]], fault: str
+) -> None:
+    def run_fault() -> None:
+        if fault == "kill_master":
+            redis_sentinel.wait_for_new_master(redis_sentinel.kill_master())
+        else:
+            redis_sentinel.failover()
+
+    replicating(redis_sentinel)
+    with site(redis_sentinel.url) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            crowd = await async_crowd(client, run_fault, users=12)
+        print(crowd.summary(), get_store().stats.snapshot())
+    assert crowd.bad_statuses == {}, crowd.summary()
+    assert crowd.errors == [], crowd.summary()
+    assert crowd.anomalies == [], crowd.summary()
+    assert crowd.lost == [], crowd.summary()
