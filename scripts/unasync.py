@@ -25,6 +25,8 @@ SUBS = [
     (r"__aenter__", "__enter__"),
     (r"__aexit__", "__exit__"),
     (r"\.aclose\(", ".close("),
+    (r"Awaitable\[([^\[\]]*(?:\[[^\[\]]*\])?)\]", r"\1"),  # Awaitable[list[Reply]] -> list[Reply]
+    (r"import Awaitable, ", "import "),
     (r"\b_async\b", "_sync"),
     (
         r"The async session store: runs the sans-IO flows on redis-py's asyncio connections.",

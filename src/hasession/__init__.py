@@ -32,7 +32,8 @@ from ._exceptions import (
 )
 from ._flows import SaveResult, SessionInfo
 from ._session import Session
-from ._store import Stats, StoreConfig
+from ._store import Stats, StoreConfig, StoreOptions
+from ._switchover import SwitchoverResult
 from ._sync.store import SessionStore
 from ._topology import Address, Cluster, ConnectionOptions, Sentinel, Standalone, Topology
 from ._url import parse_url
@@ -71,9 +72,11 @@ __all__ = [
     "StoreConfig",
     "StoreConnectionError",
     "StoreError",
+    "StoreOptions",
     "StoreResponseError",
     "StoreTimeout",
     "StoreUnavailable",
+    "SwitchoverResult",
     "TamperedSession",
     "Topology",
     "UndecodableSession",

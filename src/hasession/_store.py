@@ -10,6 +10,10 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
+
+if TYPE_CHECKING:
+    from typing_extensions import Required, Unpack
 
 from ._codec import Codec
 from ._config import DurabilityPolicy, RetryPolicy, Secret, SessionPolicy, secrets_tuple
@@ -22,11 +26,30 @@ from ._sentinel import SentinelRouter
 from ._session import Session
 from ._topology import Address, Cluster, Sentinel, Standalone, Topology
 
-__all__ = ["StoreConfig", "Stats"]
+__all__ = ["StoreConfig", "StoreOptions", "Stats"]
 
 log = logging.getLogger("hasession")
 
 CANARY_SECONDS = 5.0
+
+
+Key: TypeAlias = "Secret | str | bytes"
+
+
+class StoreOptions(TypedDict, total=False):
+    """The keyword options of ``from_url`` (the fields of :class:`StoreConfig`).
+
+    .. versionadded:: 0.1
+    """
+
+    secret_keys: Required[Key | Sequence[Key]]
+    encryption_keys: Sequence[Key]
+    id_hash_key: Key | None
+    session: SessionPolicy | None
+    retry: RetryPolicy | None
+    durability: DurabilityPolicy | None
+    sentinel_events: bool
+    degraded_reads: float | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,30 +85,24 @@ class StoreConfig:
             raise ConfigurationError("secret keys must be at least 16 bytes long")
 
     @classmethod
-    def from_url(
-        cls,
-        url: str,
-        *,
-        secret_keys: Secret | str | bytes | Sequence[Secret | str | bytes],
-        encryption_keys: Sequence[Secret | str | bytes] = (),
-        session: SessionPolicy | None = None,
-        retry: RetryPolicy | None = None,
-        durability: DurabilityPolicy | None = None,
-        sentinel_events: bool = True,
-        degraded_reads: float | None = None,
-    ) -> StoreConfig:
-        """A config for the topology named by ``url`` (see :func:`hasession.parse_url`)."""
+    def from_url(cls, url: str, **options: Unpack[StoreOptions]) -> StoreConfig:
+        """A config for the topology named by ``url`` (see :func:`hasession.parse_url`).
+
+        The options are :class:`StoreConfig`'s fields; keys may be given as ``str`` or ``bytes``.
+        """
         from ._url import parse_url
 
+        encryption, hash_key = options.get("encryption_keys", ()), options.get("id_hash_key")
         return cls(
             topology=parse_url(url),
-            secret_keys=secrets_tuple(secret_keys),
-            encryption_keys=secrets_tuple(encryption_keys) if encryption_keys else (),
-            session=session or SessionPolicy(),
-            retry=retry or RetryPolicy(),
-            durability=durability or DurabilityPolicy(),
-            sentinel_events=sentinel_events,
-            degraded_reads=degraded_reads,
+            secret_keys=secrets_tuple(options["secret_keys"]),
+            encryption_keys=secrets_tuple(encryption) if encryption else (),
+            id_hash_key=secrets_tuple(hash_key)[0] if hash_key is not None else None,
+            session=options.get("session") or SessionPolicy(),
+            retry=options.get("retry") or RetryPolicy(),
+            durability=options.get("durability") or DurabilityPolicy(),
+            sentinel_events=options.get("sentinel_events", True),
+            degraded_reads=options.get("degraded_reads"),
         )
 
 

@@ -12,15 +12,14 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 
 from .._commands import Batch, Call, Flow, Reply
-from .._config import DurabilityPolicy, RetryPolicy, Secret, SessionPolicy
 from .._exceptions import (
     ConfigurationError,
     FailoverInProgress,
@@ -36,7 +35,7 @@ from .._retry import RetryState
 from .._routing import Discover, Hold, NoScript, Redirected, Send
 from .._sentinel import Begun, Event, SentinelRouter, Switched, parse_event, replica_read, sentinel_peers
 from .._session import Session
-from .._store import CANARY_SECONDS, StoreBase, StoreConfig
+from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
 from .._switchover import SwitchoverResult, is_master, master_offset, replica_offset
 from .._topology import Address, Sentinel, Standalone
 from ._compat import (
@@ -52,6 +51,9 @@ from ._compat import (
     sleep,
     spawn,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["AsyncSessionStore"]
 
@@ -80,31 +82,9 @@ class AsyncSessionStore(StoreBase):
         self._closed = False
 
     @classmethod
-    def from_url(
-        cls,
-        url: str,
-        *,
-        secret_keys: Secret | str | bytes | Sequence[Secret | str | bytes],
-        encryption_keys: Sequence[Secret | str | bytes] = (),
-        session: SessionPolicy | None = None,
-        retry: RetryPolicy | None = None,
-        durability: DurabilityPolicy | None = None,
-        sentinel_events: bool = True,
-        degraded_reads: float | None = None,
-    ) -> AsyncSessionStore:
-        """A store for the topology named by ``url`` (see :func:`hasession.parse_url`)."""
-        return cls(
-            StoreConfig.from_url(
-                url,
-                secret_keys=secret_keys,
-                encryption_keys=encryption_keys,
-                session=session,
-                retry=retry,
-                durability=durability,
-                sentinel_events=sentinel_events,
-                degraded_reads=degraded_reads,
-            )
-        )
+    def from_url(cls, url: str, **options: Unpack[StoreOptions]) -> AsyncSessionStore:
+        """A store for the topology named by ``url``; the options are :class:`StoreConfig`'s fields."""
+        return cls(StoreConfig.from_url(url, **options))
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -236,6 +216,20 @@ class AsyncSessionStore(StoreBase):
             await self._check_canary()
         self.stats.operations += 1
         retry = RetryState.start(self.config.retry, time.monotonic(), budget)
+
+        async def send(batch: Batch) -> list[Reply]:
+            nonlocal retry
+            if batch.node is not None:
+                return await self._send(batch.node, batch)
+            replies, retry = await self._execute(batch, retry)
+            return replies
+
+        return await self._drive(flow, send)
+
+    @staticmethod
+    async def _drive(flow: Flow[T], send: Callable[[Batch], Awaitable[list[Reply]]]) -> T:
+        """Feed a flow its replies. A batch aimed at one node (discovery) fails into the flow,
+        which moves on to the next node; any other failure ends the operation."""
         value: list[Reply] | None = None
         error: StoreError | None = None
         while True:
@@ -245,7 +239,7 @@ class AsyncSessionStore(StoreBase):
                 return stop.value  # type: ignore[no-any-return]
             value, error = None, None
             try:
-                value, retry = await self._execute(batch, retry)
+                value = await send(batch)
             except StoreError as exc:
                 if batch.node is None:
                     raise
@@ -261,8 +255,6 @@ class AsyncSessionStore(StoreBase):
             self._canary_next = 0.0
 
     async def _execute(self, batch: Batch, retry: RetryState) -> tuple[list[Reply], RetryState]:
-        if batch.node is not None:
-            return await self._send(batch.node, batch), retry
         held_since: float | None = None
         fallback = batch.fallback if self.config.degraded_reads is not None else None
         try:
@@ -341,18 +333,8 @@ class AsyncSessionStore(StoreBase):
         return replies
 
     async def _run_targeted(self, flow: Flow[T]) -> T:
-        value: list[Reply] | None = None
-        error: StoreError | None = None
-        while True:
-            try:
-                batch = flow.throw(error) if error is not None else flow.send(value)  # type: ignore[arg-type]
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            value, error = None, None
-            try:
-                value = await self._send(batch.node, batch)  # type: ignore[arg-type]
-            except StoreError as exc:
-                error = exc
+        """Run a flow whose every batch names its node (discovery, probes)."""
+        return await self._drive(flow, lambda batch: self._send(batch.node, batch))  # type: ignore[arg-type]
 
     async def _hold(self, seconds: float, retry: RetryState) -> None:
         remaining = retry.remaining(time.monotonic())
