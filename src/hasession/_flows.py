@@ -98,6 +98,7 @@ class Context:
         if stored is None or stored.expires_ms <= now_ms:  # a replica does not run LOAD's check
             return None
         stored.degraded = degraded
+        stored.touched = stored.touched and not degraded  # a replica refreshed no TTL
         return stored
 
     def save(self, session: Session, now_ms: int, rid: str) -> Flow[SaveResult]:

@@ -12,8 +12,16 @@ from dataclasses import dataclass
 
 from ._config import CookieOptions
 from ._exceptions import ConcurrentUpdate, InsecureCookieWarning, StoreError, StoreUnavailable
+from ._session import Session
 
-__all__ = ["ErrorAnswer", "answer_for", "check_cookie_options", "log_store_error", "vary_cookie"]
+__all__ = [
+    "ErrorAnswer",
+    "answer_for",
+    "check_cookie_options",
+    "log_store_error",
+    "session_used",
+    "vary_cookie",
+]
 
 log = logging.getLogger("hasession")
 
@@ -49,6 +57,12 @@ def log_store_error(exc: StoreError, where: str) -> None:
     """Log a request answered by :func:`answer_for` (one line, no traceback noise)."""
     attempts = len(exc.attempts) if isinstance(exc, StoreUnavailable) else 0
     log.error("hasession: session store error for %s after %d attempts: %r", where, attempts, exc)
+
+
+def session_used(session: Session) -> bool:
+    """Whether the request loaded or touched its session, so the response depends on it (and is
+    saved, and varies on ``Cookie``)."""
+    return session.loaded and (session.sid is not None or session.accessed or session.modified)
 
 
 def vary_cookie(existing: str | None) -> str:

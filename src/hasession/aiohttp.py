@@ -26,7 +26,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from . import AsyncSessionStore, CookieOptions, Session, StoreError, set_cookie_header
-from ._web import answer_for, check_cookie_options, log_store_error, vary_cookie
+from ._web import answer_for, check_cookie_options, log_store_error, session_used, vary_cookie
 
 __all__ = [
     "STORE_KEY",
@@ -93,7 +93,7 @@ class SessionMiddleware:
         return response
 
     async def _commit(self, session: Session, response: web.StreamResponse) -> None:
-        if not _used(session):
+        if not session_used(session):
             return
         if response.prepared:
             await self._commit_late(session)
@@ -134,11 +134,6 @@ async def session_from(request: web.Request) -> Session:
     session = request[_SESSION]
     await request[_STORE].load_into(session)
     return session
-
-
-def _used(session: Session) -> bool:
-    """Whether the request loaded or touched the session (so the response depends on it)."""
-    return session.loaded and (session.sid is not None or session.accessed or session.modified)
 
 
 #: The aiohttp-session spelling of :func:`session_from`.

@@ -26,7 +26,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import AsyncSessionStore, CookieOptions, Session, StoreError, set_cookie_header
-from ._web import answer_for, check_cookie_options, log_store_error, vary_cookie
+from ._web import answer_for, check_cookie_options, log_store_error, session_used, vary_cookie
 
 __all__ = ["ErrorHook", "SessionMiddleware", "init_app", "session_from"]
 
@@ -115,7 +115,7 @@ class _Exchange:
             await self.send(message)
 
     async def commit(self, message: Message) -> None:
-        if not _used(self.session):
+        if not session_used(self.session):
             return
         header = set_cookie_header(self.mw.cookie, await self.mw.store.save(self.session))
         headers = MutableHeaders(scope=message)
@@ -128,11 +128,6 @@ class _Exchange:
         self.started = self.replaced = True
         response = await _error_response(exc, Request(self.scope, self.receive), self.mw.on_error)
         await response(self.scope, self.receive, self.send)
-
-
-def _used(session: Session) -> bool:
-    """Whether the request loaded or touched the session (so the response depends on it)."""
-    return session.loaded and (session.sid is not None or session.accessed or session.modified)
 
 
 async def _error_response(exc: StoreError, request: Request, on_error: ErrorHook | None) -> Response:

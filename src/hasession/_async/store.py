@@ -316,9 +316,12 @@ class AsyncSessionStore(StoreBase):
             moved = self._router.generation != before
             stale = self._router.stale()
         await self._drop(stale)
-        if moved:
-            self.stats.failovers += before > 0
+        if moved and before > 0:
+            self.stats.failovers += 1
             log.warning("hasession: the session store's master(s) changed: %s", _describe(result))
+        elif moved:
+            log.info("hasession: the session store's master(s): %s", _describe(result))
+        if moved:
             self._news.notify()
 
     async def _degraded(self, fallback: Batch) -> list[Reply] | None:
