@@ -107,21 +107,24 @@ class SessionStore(StoreBase):
         """Write what the request changed (often nothing) and say what to do with the cookie."""
         return self._run(self._ctx.save(session, self._now_ms(), self._request_id()), budget)
 
-    def sessions_of(self, user_id: str) -> list[SessionInfo]:
+    def sessions_of(self, user_id: str, *, budget: float | None = None) -> list[SessionInfo]:
         """The live sessions of a user."""
-        return self._run(self._ctx.sessions_of(user_id, self._now_ms()))
+        return self._run(self._ctx.sessions_of(user_id, self._now_ms()), budget)
 
-    def revoke(self, public_id: str, *, user_id: str | None = None) -> bool:
+    def revoke(self, public_id: str, *, user_id: str | None = None, budget: float | None = None) -> bool:
         """Destroy one session by its public id; ``True`` if it existed."""
-        return self._run(self._ctx.revoke(public_id, user_id))
+        return self._run(self._ctx.revoke(public_id, user_id), budget)
 
-    def revoke_user(self, user_id: str, *, keep: Session | None = None) -> int:
-        """Destroy every session of a user except ``keep``; returns how many were destroyed."""
+    def revoke_user(self, user_id: str, *, keep: Session | None = None, budget: float | None = None) -> int:
+        """Destroy every session of a user except ``keep``; returns how many were destroyed.
+
+        ``budget`` applies to each Redis operation (listing, then one per session).
+        """
         spared = self.public_id(keep) if keep is not None else None
         count = 0
-        for info in self.sessions_of(user_id):
+        for info in self.sessions_of(user_id, budget=budget):
             if info.public_id != spared:
-                count += self.revoke(info.public_id, user_id=user_id)
+                count += self.revoke(info.public_id, user_id=user_id, budget=budget)
         return count
 
     def switchover(self, *, timeout: float = 10.0, pause_ms: int = 3000) -> SwitchoverResult:
