@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -20,8 +20,11 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+import redis
+from _asgi import SECRET
 
-from hasession.testing import SentinelTopology
+from hasession import AsyncSessionStore
+from hasession.testing import RedisServer, SentinelTopology
 
 
 @dataclass
@@ -244,3 +247,31 @@ def sentinel_fault(request: pytest.FixtureRequest) -> Callable[[SentinelTopology
     """
     fault: Callable[[SentinelTopology], None] = request.param
     return fault
+
+
+# -- fixtures of the async adapters' tests (sync ones override them in their modules) --------
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"  # redis.asyncio and aiohttp do not run on trio
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    with RedisServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def admin(server: RedisServer) -> Iterator[redis.Redis]:
+    client = server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def store(server: RedisServer, admin: redis.Redis) -> AsyncIterator[AsyncSessionStore]:
+    async with AsyncSessionStore.from_url(server.url, secret_keys=SECRET) as the_store:
+        yield the_store

@@ -6,9 +6,8 @@ Async tests run on asyncio only: aiohttp and redis.asyncio both need it.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
@@ -16,6 +15,7 @@ import anyio
 import httpx
 import pytest
 import redis
+from _asgi import DEAD_BUDGET, SECRET, Gate
 from aiohttp import web
 from aiohttp.test_utils import TestServer, make_mocked_request
 
@@ -23,7 +23,6 @@ from hasession import (
     AsyncSessionStore,
     CookieOptions,
     InsecureCookieWarning,
-    RetryPolicy,
     StoreError,
     StoreUnavailable,
 )
@@ -31,50 +30,6 @@ from hasession.aiohttp import STORE_KEY, SessionMiddleware, get_session, init_ap
 from hasession.testing import RedisServer, SentinelTopology
 
 pytestmark = pytest.mark.anyio
-
-SECRET = "aiohttp-test-secret-0123456789ab"
-DEAD_BUDGET = RetryPolicy(hold_budget=0.3)
-
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with RedisServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def admin(server: RedisServer) -> Iterator[redis.Redis]:
-    client = server.client()
-    client.flushall()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-async def store(server: RedisServer, admin: redis.Redis) -> AsyncIterator[AsyncSessionStore]:
-    async with AsyncSessionStore.from_url(server.url, secret_keys=SECRET) as the_store:
-        yield the_store
-
-
-@dataclass
-class Gate:
-    """Holds requests after they loaded their session until the test releases them."""
-
-    expected: int
-    arrived: int = 0
-    all_arrived: anyio.Event = field(default_factory=anyio.Event)
-    release: anyio.Event = field(default_factory=anyio.Event)
-
-    async def pass_(self) -> None:
-        self.arrived += 1
-        if self.arrived == self.expected:
-            self.all_arrived.set()
-        await self.release.wait()
 
 
 GATE = web.AppKey("gate", Gate)

@@ -8,7 +8,7 @@ Async tests run on asyncio only (redis.asyncio does not run on trio).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Annotated, Any
 
@@ -16,6 +16,7 @@ import anyio
 import httpx
 import pytest
 import redis
+from _asgi import SECRET
 from fastapi import Depends, FastAPI, Request
 
 from hasession import AsyncSessionStore, CookieOptions, RetryPolicy
@@ -23,33 +24,6 @@ from hasession.fastapi import SessionDep, get_session, init_app
 from hasession.testing import RedisServer, SentinelTopology
 
 pytestmark = pytest.mark.anyio
-
-SECRET = "fastapi-test-secret-0123456789ab"
-
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with RedisServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def admin(server: RedisServer) -> Iterator[redis.Redis]:
-    client = server.client()
-    client.flushall()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-async def store(server: RedisServer, admin: redis.Redis) -> AsyncIterator[AsyncSessionStore]:
-    async with AsyncSessionStore.from_url(server.url, secret_keys=SECRET) as the_store:
-        yield the_store
 
 
 def make_app(store: AsyncSessionStore, cookie: CookieOptions | None = None) -> FastAPI:

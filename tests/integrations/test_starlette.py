@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
@@ -18,6 +17,7 @@ import anyio
 import httpx
 import pytest
 import redis
+from _asgi import DEAD_BUDGET, SECRET, Gate
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -29,7 +29,6 @@ from hasession import (
     AsyncSessionStore,
     CookieOptions,
     InsecureCookieWarning,
-    RetryPolicy,
     SessionPolicy,
     StoreError,
     StoreUnavailable,
@@ -38,50 +37,6 @@ from hasession.starlette import SessionMiddleware, init_app, session_from
 from hasession.testing import RedisServer, SentinelTopology
 
 pytestmark = pytest.mark.anyio
-
-SECRET = "starlette-test-secret-0123456789"
-DEAD_BUDGET = RetryPolicy(hold_budget=0.3)
-
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with RedisServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def admin(server: RedisServer) -> Iterator[redis.Redis]:
-    client = server.client()
-    client.flushall()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-async def store(server: RedisServer, admin: redis.Redis) -> AsyncIterator[AsyncSessionStore]:
-    async with AsyncSessionStore.from_url(server.url, secret_keys=SECRET) as the_store:
-        yield the_store
-
-
-@dataclass
-class Gate:
-    """Holds requests after they loaded their session until the test releases them."""
-
-    expected: int
-    arrived: int = 0
-    all_arrived: anyio.Event = field(default_factory=anyio.Event)
-    release: anyio.Event = field(default_factory=anyio.Event)
-
-    async def pass_(self) -> None:
-        self.arrived += 1
-        if self.arrived == self.expected:
-            self.all_arrived.set()
-        await self.release.wait()
 
 
 async def read(request: Request) -> Response:
