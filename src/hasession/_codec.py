@@ -81,12 +81,16 @@ class Codec:
 
     def decode(self, raw: bytes, *, context: bytes) -> Any:
         """The value stored as ``raw``; raises a :class:`SessionDataError` subclass if it is bad."""
+        return self.decode_plain(raw, context=context)[0]
+
+    def decode_plain(self, raw: bytes, *, context: bytes) -> tuple[Any, bytes]:
+        """The value stored as ``raw`` and its JSON text (what a save compares against)."""
         if raw[:1] == _MARK:
             raw = self._open(raw, context)
         elif self._newest is not None:
             raise TamperedSession("unencrypted value in an encrypted store", payload=raw)
         try:
-            return orjson.loads(raw)
+            return orjson.loads(raw), raw
         except orjson.JSONDecodeError as exc:
             raise UndecodableSession(
                 "stored session value is not JSON", payload=raw, original_error=exc

@@ -279,21 +279,36 @@ class Context:
             expires_ms=int(fields.get("@x", b"0")),
             touched=now_ms - int(fields.get("@t", b"0")) >= self.policy.touch_interval * 1000,
         )
-        for name, raw in fields.items():
-            if name.startswith(_DATA):
-                self._decode_value(sid, stored, name[1:], raw)
-            elif name == _USER:
-                stored.user_id = self.codec.decode(raw, context=_context(sid.tag, _USER))
+        values = {name[1:]: raw for name, raw in fields.items() if name.startswith(_DATA)}
+        if not self._decode_all(stored, values):
+            for key, raw in values.items():
+                self._decode_value(sid, stored, key, raw)
+        if _USER in fields:
+            stored.user_id = self.codec.decode(fields[_USER], context=_context(sid.tag, _USER))
         return stored
+
+    def _decode_all(self, stored: StoredSession, values: dict[str, bytes]) -> bool:
+        """Fast path: plain JSON values parsed in one call as one array (one C call, not N)."""
+        if self.codec.encrypts:
+            return False
+        try:
+            decoded = orjson.loads(b"[" + b",".join(values.values()) + b"]")
+        except orjson.JSONDecodeError:
+            return False  # a bad value: the slow path drops it alone
+        if len(decoded) != len(values):
+            return False
+        stored.data.update(zip(values, decoded, strict=True))
+        stored.plain.update(values)
+        return True
 
     def _decode_value(self, sid: SessionId, stored: StoredSession, key: str, raw: bytes) -> None:
         try:
-            value = self.codec.decode(raw, context=_context(sid.tag, key))
+            value, plain = self.codec.decode_plain(raw, context=_context(sid.tag, key))
         except SessionDataError as exc:  # drop the bad value, keep the session
             log.error("hasession: dropped undecodable value %r of session %s: %s", key, sid, exc)
             return
         stored.data[key] = value
-        stored.plain[key] = orjson.dumps(value)
+        stored.plain[key] = plain
 
     def _expected(self, session: Session) -> str:
         if self.policy.concurrency != "cas" or session.stored is None:
@@ -338,8 +353,8 @@ def _text(value: object) -> str:
 
 
 def _pairs(reply: Reply) -> dict[str, bytes]:
-    items = list(reply)  # type: ignore[call-overload]
-    return {_text(items[i]): items[i + 1] for i in range(0, len(items), 2)}
+    items: list[bytes] = reply  # type: ignore[assignment]
+    return dict(zip(map(bytes.decode, items[::2]), items[1::2], strict=True))
 
 
 def _status(reply: Reply) -> list[str]:

@@ -15,9 +15,10 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ._config import Secret
 
@@ -29,6 +30,13 @@ SIG_BYTES = 16
 _ID_CHARS = -(-(TAG_BYTES + SECRET_BYTES) * 4 // 3)  # unpadded base64url length
 _SIG_CHARS = -(-SIG_BYTES * 4 // 3)
 MAX_COOKIE_CHARS = _ID_CHARS + 1 + _SIG_CHARS
+_TAG_CHARS = TAG_BYTES * 4 // 3  # 6 bytes: exactly 8 characters, so the tag is a prefix of the id
+# The last character of an unpadded base64 text carries unused low bits, which must be zero.
+_ID_LAST = "AEIMQUYcgkosw048"  # 38 bytes: 2 unused bits
+_SIG_LAST = "AQgw"  # 16 bytes: 4 unused bits
+_COOKIE = re.compile(
+    rf"[A-Za-z0-9_-]{{{_ID_CHARS - 1}}}[{_ID_LAST}]\.[A-Za-z0-9_-]{{{_SIG_CHARS - 1}}}[{_SIG_LAST}]"
+)
 
 
 def _b64(raw: bytes) -> str:
@@ -91,18 +99,14 @@ class IdCodec:
 
     def verify(self, cookie: str | None) -> SessionId | None:
         """The id a cookie carries, or ``None`` when it is missing, malformed, oversized or forged."""
-        if not cookie or len(cookie) != MAX_COOKIE_CHARS or cookie[_ID_CHARS] != ".":
-            return None
-        value, signature = cookie[:_ID_CHARS], _unb64(cookie[_ID_CHARS + 1 :])
-        raw = _unb64(value)
-        if raw is None or signature is None or len(raw) != TAG_BYTES + SECRET_BYTES:
-            return None
-        if _b64(raw) != value or _b64(signature) != cookie[_ID_CHARS + 1 :]:
-            return None  # one spelling per id: base64 padding bits and +/ aliases are refused
-        matches = [hmac.compare_digest(self._mac(k, value), signature) for k in self._sign_keys]
+        if not cookie or _COOKIE.fullmatch(cookie) is None:
+            return None  # one spelling per id: other alphabets and unused low bits are refused
+        value, signature = cookie[:_ID_CHARS], cookie[_ID_CHARS + 1 :]
+        matches = [hmac.compare_digest(_b64(self._mac(k, value)), signature) for k in self._sign_keys]
         if not any(matches):
             return None
-        return replace(self._identify(value, raw[:TAG_BYTES]), resign=not matches[0])
+        digest = hmac.new(self._hash_key, value.encode(), hashlib.sha256).digest()
+        return SessionId(value=value, tag=value[:_TAG_CHARS], hashed=_b64(digest), resign=not matches[0])
 
     def hash_user(self, user_id: str) -> str:
         """Keyed hash of a user id, for the per-user index key."""

@@ -785,3 +785,30 @@ def test_canary_plants_its_token() -> None:
     (batch,), status = drive(ctx.canary("tok"), [[b"same", b"older"]])
     assert batch.commands == (Eval(CANARY, ("hs:canary",), ("tok",)),)
     assert status == ["same", "older"]
+
+
+def test_a_bad_value_is_dropped_alone_when_the_fast_path_cannot_parse_the_session() -> None:
+    from hasession._codec import Codec
+    from hasession._config import DurabilityPolicy, Secret, SessionPolicy
+    from hasession._flows import Context
+    from hasession._ids import IdCodec
+    from hasession._keys import KeySchema
+
+    ctx = Context(
+        ids=IdCodec([Secret("k" * 32)]),
+        keys=KeySchema(),
+        codec=Codec(),
+        policy=SessionPolicy(),
+        durability=DurabilityPolicy(),
+    )
+    sid = ctx.ids.new()
+    fields = {
+        ".good": b'{"a": [1, 2]}',
+        ".bad": b"{not json",
+        ".n": b"3",
+        "@x": b"99999999999999",
+        "@v": b"1",
+    }
+    stored = ctx._decode(sid, fields, now_ms=0)
+    assert stored.data == {"good": {"a": [1, 2]}, "n": 3}
+    assert stored.plain == {"good": b'{"a": [1, 2]}', "n": b"3"}
