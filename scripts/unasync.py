@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "src" / "hasession"
-FILES = ["store.py"]
+FILES = ["store.py", "_sentinel_ops.py"]
 
 # Order matters: longer patterns first.
 SUBS = [

@@ -6,9 +6,7 @@ generates from it; edit this one and re-run the script.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
 import logging
 import random
 import time
@@ -19,9 +17,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 
-from .._commands import Batch, Call, Flow, Reply
+from .._commands import Batch, Flow, Reply
 from .._exceptions import (
-    ConfigurationError,
     FailoverInProgress,
     MasterNotFound,
     NotReplicated,
@@ -32,25 +29,23 @@ from .._exceptions import (
 from .._flows import SaveResult, SessionInfo
 from .._redis import connection_kwargs, map_redis_errors, reply_error
 from .._retry import RetryState
-from .._routing import Discover, Hold, NoScript, Redirected, Send
-from .._sentinel import Begun, Event, SentinelRouter, Switched, parse_event, replica_read, sentinel_peers
+from .._routing import Discover, Hold, NoScript, Redirected
+from .._sentinel import SentinelRouter, replica_read
 from .._session import Session
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
-from .._switchover import SwitchoverResult, is_master, master_offset, replica_offset
 from .._topology import Address, Sentinel, Standalone
 from ._compat import (
     Connection,
     ConnectionPool,
     Guard,
-    Redis,
     Signal,
     SSLConnection,
     UnixDomainSocketConnection,
     join,
     lazy,
     sleep,
-    spawn,
 )
+from ._sentinel_ops import SentinelOps
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -61,7 +56,7 @@ log = logging.getLogger("hasession")
 T = TypeVar("T")
 
 
-class AsyncSessionStore(StoreBase):
+class AsyncSessionStore(SentinelOps, StoreBase):
     """Sessions in Redis (standalone, Sentinel or Cluster) that survive failovers.
 
     Every operation is held and retried through a failover for at most the hold budget
@@ -131,73 +126,6 @@ class AsyncSessionStore(StoreBase):
             if info.public_id != spared:
                 count += await self.revoke(info.public_id, user_id=user_id, budget=budget)
         return count
-
-    async def switchover(self, *, timeout: float = 10.0, pause_ms: int = 3000) -> SwitchoverResult:
-        """Move the master to a replica without losing an acknowledged write (Sentinel only).
-
-        Writes pause on the old master until a fully caught-up replica is promoted; this
-        store's requests wait (held) and then continue on the new master. See
-        :mod:`hasession._switchover` for the steps and why each is needed.
-        """
-        if not isinstance(self._router, SentinelRouter):
-            raise ConfigurationError("switchover() needs a Sentinel topology")
-        old, deadline = await self._master(), time.monotonic() + timeout
-        offset, replicas = master_offset(await self._ask(old, "ROLE"))
-        await self._ask(old, "CLIENT", "PAUSE", pause_ms, "WRITE")
-        paused = time.monotonic()
-        try:
-            offset, replicas = master_offset(await self._ask(old, "ROLE"))
-            await self._until(deadline, self._caught_up, replicas, offset)
-            self._on_topology(Begun(old, None))
-            await self._ask(self._router.sentinels[0], "SENTINEL", "FAILOVER", self._router.master_name)
-            new: Address = await self._until(deadline, self._promoted, replicas)
-            await self._ask(old, "REPLICAOF", new.host, new.port)
-        finally:
-            with contextlib.suppress(StoreError):
-                await self._ask(old, "CLIENT", "UNPAUSE")
-        self._on_topology(Switched(old, new))
-        await self._drop(self._stale())
-        return SwitchoverResult(old=old, new=new, paused_seconds=time.monotonic() - paused, offset=offset)
-
-    async def _caught_up(self, replicas: list[Address], offset: int) -> bool | None:
-        for replica in replicas:
-            with contextlib.suppress(StoreError):
-                done = replica_offset(await self._ask(replica, "ROLE"))
-                if done is not None and done < offset:
-                    return None
-        return True
-
-    async def _promoted(self, replicas: list[Address]) -> Address | None:
-        for replica in replicas:
-            with contextlib.suppress(StoreError):
-                if is_master(await self._ask(replica, "ROLE")):
-                    return replica
-        return None
-
-    async def _until(self, deadline: float, probe: Callable[..., Any], *args: Any) -> Any:
-        while True:
-            found = await probe(*args)
-            if found is not None:
-                return found
-            if time.monotonic() > deadline:
-                raise StoreUnavailable(f"switchover: {probe.__name__.strip('_')} did not happen in time")
-            await sleep(0.002)
-
-    async def _ask(self, address: Address, *args: str | int) -> Reply:
-        (reply,) = await self._send(address, Batch((Call(args),), route="", write=False, node=address))
-        return reply
-
-    async def _master(self) -> Address:
-        """The current master, discovering it when needed."""
-        while True:
-            with self._guard:
-                plan = self._router.plan(Batch((), route=""), time.monotonic())
-            if isinstance(plan, Send):
-                return plan.address
-            if isinstance(plan, Discover):
-                await self._discover(plan)
-            else:
-                await self._news.wait(plan.seconds)
 
     async def close(self) -> None:
         """Stop the Sentinel watchers and close every connection."""
@@ -456,63 +384,6 @@ class AsyncSessionStore(StoreBase):
             pool = self._pools.pop(address, None)
             if pool is not None:
                 await pool.disconnect(inuse_connections=True)
-
-    # -- Sentinel events -------------------------------------------------------------------------
-
-    def _ensure_watchers(self) -> None:
-        if self._closed or not self.config.sentinel_events or not isinstance(self._router, SentinelRouter):
-            return
-        for address in self._router.sentinels:
-            if address not in self._watched:
-                self._watched.add(address)
-                self._watchers.append(
-                    spawn(functools.partial(self._watch, address), name=f"hasession-watch-{address}")
-                )
-
-    async def _watch(self, address: Address) -> None:
-        """Follow one Sentinel's events until the store closes, reconnecting as needed."""
-        failures = 0
-        while not self._closed:
-            client: Any = Redis(connection_pool=self._new_pool(address))
-            pubsub: Any = client.pubsub(ignore_subscribe_messages=True)
-            try:
-                assert isinstance(self._router, SentinelRouter)
-                peers = await client.execute_command("SENTINEL", "SENTINELS", self._router.master_name)
-                with self._guard:
-                    self._router.add_sentinels(sentinel_peers(peers))
-                self._ensure_watchers()  # Sentinels added since the store started are watched too
-                await pubsub.psubscribe("*")
-                failures = 0
-                while not self._closed:
-                    message = await pubsub.get_message(timeout=0.5)
-                    if message is not None and message["type"] == "pmessage":
-                        await self._on_event(_text(message["channel"]), _text(message["data"]))
-            except (RedisError, OSError):
-                failures += 1
-                await sleep(min(1.0, 0.05 * failures))
-            finally:
-                await pubsub.aclose()
-                await client.aclose()
-
-    async def _on_event(self, channel: str, data: str) -> None:
-        assert isinstance(self._router, SentinelRouter)
-        event = parse_event(channel, data, self._router.master_name)
-        if event is None:
-            return
-        log.info("hasession: Sentinel event %s %s", channel, data)
-        self._on_topology(event)
-        await self._drop(self._stale())
-
-    def _on_topology(self, event: Event) -> None:
-        """Apply what we learned about the master and wake every held operation."""
-        assert isinstance(self._router, SentinelRouter)
-        with self._guard:
-            self._router.apply(event, time.monotonic())
-        self._news.notify()
-
-    def _stale(self) -> tuple[Address, ...]:
-        with self._guard:
-            return self._router.stale()
 
 
 def _reply_level(exc: BaseException) -> bool:

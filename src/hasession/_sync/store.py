@@ -5,9 +5,7 @@ GENERATED from ``_async/store.py`` by ``scripts/unasync.py``: do not edit by han
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
 import logging
 import random
 import time
@@ -18,9 +16,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 
-from .._commands import Batch, Call, Flow, Reply
+from .._commands import Batch, Flow, Reply
 from .._exceptions import (
-    ConfigurationError,
     FailoverInProgress,
     MasterNotFound,
     NotReplicated,
@@ -31,25 +28,23 @@ from .._exceptions import (
 from .._flows import SaveResult, SessionInfo
 from .._redis import connection_kwargs, map_redis_errors, reply_error
 from .._retry import RetryState
-from .._routing import Discover, Hold, NoScript, Redirected, Send
-from .._sentinel import Begun, Event, SentinelRouter, Switched, parse_event, replica_read, sentinel_peers
+from .._routing import Discover, Hold, NoScript, Redirected
+from .._sentinel import SentinelRouter, replica_read
 from .._session import Session
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
-from .._switchover import SwitchoverResult, is_master, master_offset, replica_offset
 from .._topology import Address, Sentinel, Standalone
 from ._compat import (
     Connection,
     ConnectionPool,
     Guard,
-    Redis,
     Signal,
     SSLConnection,
     UnixDomainSocketConnection,
     join,
     lazy,
     sleep,
-    spawn,
 )
+from ._sentinel_ops import SentinelOps
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -60,7 +55,7 @@ log = logging.getLogger("hasession")
 T = TypeVar("T")
 
 
-class SessionStore(StoreBase):
+class SessionStore(SentinelOps, StoreBase):
     """Sessions in Redis (standalone, Sentinel or Cluster) that survive failovers.
 
     Every operation is held and retried through a failover for at most the hold budget
@@ -126,73 +121,6 @@ class SessionStore(StoreBase):
             if info.public_id != spared:
                 count += self.revoke(info.public_id, user_id=user_id, budget=budget)
         return count
-
-    def switchover(self, *, timeout: float = 10.0, pause_ms: int = 3000) -> SwitchoverResult:
-        """Move the master to a replica without losing an acknowledged write (Sentinel only).
-
-        Writes pause on the old master until a fully caught-up replica is promoted; this
-        store's requests wait (held) and then continue on the new master. See
-        :mod:`hasession._switchover` for the steps and why each is needed.
-        """
-        if not isinstance(self._router, SentinelRouter):
-            raise ConfigurationError("switchover() needs a Sentinel topology")
-        old, deadline = self._master(), time.monotonic() + timeout
-        offset, replicas = master_offset(self._ask(old, "ROLE"))
-        self._ask(old, "CLIENT", "PAUSE", pause_ms, "WRITE")
-        paused = time.monotonic()
-        try:
-            offset, replicas = master_offset(self._ask(old, "ROLE"))
-            self._until(deadline, self._caught_up, replicas, offset)
-            self._on_topology(Begun(old, None))
-            self._ask(self._router.sentinels[0], "SENTINEL", "FAILOVER", self._router.master_name)
-            new: Address = self._until(deadline, self._promoted, replicas)
-            self._ask(old, "REPLICAOF", new.host, new.port)
-        finally:
-            with contextlib.suppress(StoreError):
-                self._ask(old, "CLIENT", "UNPAUSE")
-        self._on_topology(Switched(old, new))
-        self._drop(self._stale())
-        return SwitchoverResult(old=old, new=new, paused_seconds=time.monotonic() - paused, offset=offset)
-
-    def _caught_up(self, replicas: list[Address], offset: int) -> bool | None:
-        for replica in replicas:
-            with contextlib.suppress(StoreError):
-                done = replica_offset(self._ask(replica, "ROLE"))
-                if done is not None and done < offset:
-                    return None
-        return True
-
-    def _promoted(self, replicas: list[Address]) -> Address | None:
-        for replica in replicas:
-            with contextlib.suppress(StoreError):
-                if is_master(self._ask(replica, "ROLE")):
-                    return replica
-        return None
-
-    def _until(self, deadline: float, probe: Callable[..., Any], *args: Any) -> Any:
-        while True:
-            found = probe(*args)
-            if found is not None:
-                return found
-            if time.monotonic() > deadline:
-                raise StoreUnavailable(f"switchover: {probe.__name__.strip('_')} did not happen in time")
-            sleep(0.002)
-
-    def _ask(self, address: Address, *args: str | int) -> Reply:
-        (reply,) = self._send(address, Batch((Call(args),), route="", write=False, node=address))
-        return reply
-
-    def _master(self) -> Address:
-        """The current master, discovering it when needed."""
-        while True:
-            with self._guard:
-                plan = self._router.plan(Batch((), route=""), time.monotonic())
-            if isinstance(plan, Send):
-                return plan.address
-            if isinstance(plan, Discover):
-                self._discover(plan)
-            else:
-                self._news.wait(plan.seconds)
 
     def close(self) -> None:
         """Stop the Sentinel watchers and close every connection."""
@@ -447,63 +375,6 @@ class SessionStore(StoreBase):
             pool = self._pools.pop(address, None)
             if pool is not None:
                 pool.disconnect(inuse_connections=True)
-
-    # -- Sentinel events -------------------------------------------------------------------------
-
-    def _ensure_watchers(self) -> None:
-        if self._closed or not self.config.sentinel_events or not isinstance(self._router, SentinelRouter):
-            return
-        for address in self._router.sentinels:
-            if address not in self._watched:
-                self._watched.add(address)
-                self._watchers.append(
-                    spawn(functools.partial(self._watch, address), name=f"hasession-watch-{address}")
-                )
-
-    def _watch(self, address: Address) -> None:
-        """Follow one Sentinel's events until the store closes, reconnecting as needed."""
-        failures = 0
-        while not self._closed:
-            client: Any = Redis(connection_pool=self._new_pool(address))
-            pubsub: Any = client.pubsub(ignore_subscribe_messages=True)
-            try:
-                assert isinstance(self._router, SentinelRouter)
-                peers = client.execute_command("SENTINEL", "SENTINELS", self._router.master_name)
-                with self._guard:
-                    self._router.add_sentinels(sentinel_peers(peers))
-                self._ensure_watchers()  # Sentinels added since the store started are watched too
-                pubsub.psubscribe("*")
-                failures = 0
-                while not self._closed:
-                    message = pubsub.get_message(timeout=0.5)
-                    if message is not None and message["type"] == "pmessage":
-                        self._on_event(_text(message["channel"]), _text(message["data"]))
-            except (RedisError, OSError):
-                failures += 1
-                sleep(min(1.0, 0.05 * failures))
-            finally:
-                pubsub.close()
-                client.close()
-
-    def _on_event(self, channel: str, data: str) -> None:
-        assert isinstance(self._router, SentinelRouter)
-        event = parse_event(channel, data, self._router.master_name)
-        if event is None:
-            return
-        log.info("hasession: Sentinel event %s %s", channel, data)
-        self._on_topology(event)
-        self._drop(self._stale())
-
-    def _on_topology(self, event: Event) -> None:
-        """Apply what we learned about the master and wake every held operation."""
-        assert isinstance(self._router, SentinelRouter)
-        with self._guard:
-            self._router.apply(event, time.monotonic())
-        self._news.notify()
-
-    def _stale(self) -> tuple[Address, ...]:
-        with self._guard:
-            return self._router.stale()
 
 
 def _reply_level(exc: BaseException) -> bool:

@@ -1,0 +1,173 @@
+"""Sentinel-only parts of the async store: the planned switchover and the event watchers.
+
+Mixed into :class:`~hasession._sync.store.SessionStore`, whose driver does the I/O.
+This file is the source of truth for ``_sync/_sentinel_ops.py`` (``scripts/unasync.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import RedisError
+
+from .._commands import Batch, Call, Reply
+from .._exceptions import ConfigurationError, StoreError, StoreUnavailable
+from .._routing import Discover, Router, Send
+from .._sentinel import Begun, Event, SentinelRouter, Switched, parse_event, sentinel_peers
+from .._store import StoreConfig
+from .._switchover import SwitchoverResult, is_master, master_offset, replica_offset
+from .._topology import Address
+from ._compat import Redis, Signal, sleep, spawn
+
+__all__ = ["SentinelOps"]
+
+log = logging.getLogger("hasession")
+
+
+class SentinelOps:
+    """Switchover and Sentinel event watching, on top of the store's driver."""
+
+    if TYPE_CHECKING:  # provided by the store
+        config: StoreConfig
+        _router: Router
+        _guard: Any  # a lock (sync) or a no-op guard (async)
+        _news: Signal
+        _closed: bool
+        _watchers: list[Any]
+        _watched: set[Address]
+
+        def _send(self, address: Address, batch: Batch) -> list[Reply]: ...
+        def _discover(self, plan: Discover[object]) -> None: ...
+        def _drop(self, addresses: tuple[Address, ...]) -> None: ...
+        def _new_pool(self, address: Address) -> Any: ...
+
+    def switchover(self, *, timeout: float = 10.0, pause_ms: int = 3000) -> SwitchoverResult:
+        """Move the master to a replica without losing an acknowledged write (Sentinel only).
+
+        Writes pause on the old master until a fully caught-up replica is promoted; this
+        store's requests wait (held) and then continue on the new master. See
+        :mod:`hasession._switchover` for the steps and why each is needed.
+        """
+        if not isinstance(self._router, SentinelRouter):
+            raise ConfigurationError("switchover() needs a Sentinel topology")
+        old, deadline = self._master(), time.monotonic() + timeout
+        offset, replicas = master_offset(self._ask(old, "ROLE"))
+        self._ask(old, "CLIENT", "PAUSE", pause_ms, "WRITE")
+        paused = time.monotonic()
+        try:
+            offset, replicas = master_offset(self._ask(old, "ROLE"))
+            self._until(deadline, self._caught_up, replicas, offset)
+            self._on_topology(Begun(old, None))
+            self._ask(self._router.sentinels[0], "SENTINEL", "FAILOVER", self._router.master_name)
+            new: Address = self._until(deadline, self._promoted, replicas)
+            self._ask(old, "REPLICAOF", new.host, new.port)
+        finally:
+            with contextlib.suppress(StoreError):
+                self._ask(old, "CLIENT", "UNPAUSE")
+        self._on_topology(Switched(old, new))
+        self._drop(self._stale())
+        return SwitchoverResult(old=old, new=new, paused_seconds=time.monotonic() - paused, offset=offset)
+
+    def _caught_up(self, replicas: list[Address], offset: int) -> bool | None:
+        for replica in replicas:
+            with contextlib.suppress(StoreError):
+                done = replica_offset(self._ask(replica, "ROLE"))
+                if done is not None and done < offset:
+                    return None
+        return True
+
+    def _promoted(self, replicas: list[Address]) -> Address | None:
+        for replica in replicas:
+            with contextlib.suppress(StoreError):
+                if is_master(self._ask(replica, "ROLE")):
+                    return replica
+        return None
+
+    def _until(self, deadline: float, probe: Callable[..., Any], *args: Any) -> Any:
+        while True:
+            found = probe(*args)
+            if found is not None:
+                return found
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(f"switchover: {probe.__name__.strip('_')} did not happen in time")
+            sleep(0.002)
+
+    def _ask(self, address: Address, *args: str | int) -> Reply:
+        (reply,) = self._send(address, Batch((Call(args),), route="", write=False, node=address))
+        return reply
+
+    def _master(self) -> Address:
+        """The current master, discovering it when needed."""
+        while True:
+            with self._guard:
+                plan = self._router.plan(Batch((), route=""), time.monotonic())
+            if isinstance(plan, Send):
+                return plan.address
+            if isinstance(plan, Discover):
+                self._discover(plan)
+            else:
+                self._news.wait(plan.seconds)
+
+    def _ensure_watchers(self) -> None:
+        if self._closed or not self.config.sentinel_events or not isinstance(self._router, SentinelRouter):
+            return
+        for address in self._router.sentinels:
+            if address not in self._watched:
+                self._watched.add(address)
+                self._watchers.append(
+                    spawn(functools.partial(self._watch, address), name=f"hasession-watch-{address}")
+                )
+
+    def _watch(self, address: Address) -> None:
+        """Follow one Sentinel's events until the store closes, reconnecting as needed."""
+        failures = 0
+        while not self._closed:
+            client: Any = Redis(connection_pool=self._new_pool(address))
+            pubsub: Any = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                assert isinstance(self._router, SentinelRouter)
+                peers = client.execute_command("SENTINEL", "SENTINELS", self._router.master_name)
+                with self._guard:
+                    self._router.add_sentinels(sentinel_peers(peers))
+                self._ensure_watchers()  # Sentinels added since the store started are watched too
+                pubsub.psubscribe("*")
+                failures = 0
+                while not self._closed:
+                    message = pubsub.get_message(timeout=0.5)
+                    if message is not None and message["type"] == "pmessage":
+                        self._on_event(_text(message["channel"]), _text(message["data"]))
+            except (RedisError, OSError):
+                failures += 1
+                sleep(min(1.0, 0.05 * failures))
+            finally:
+                pubsub.close()
+                client.close()
+
+    def _on_event(self, channel: str, data: str) -> None:
+        assert isinstance(self._router, SentinelRouter)
+        event = parse_event(channel, data, self._router.master_name)
+        if event is None:
+            return
+        log.info("hasession: Sentinel event %s %s", channel, data)
+        self._on_topology(event)
+        self._drop(self._stale())
+
+    def _on_topology(self, event: Event) -> None:
+        """Apply what we learned about the master and wake every held operation."""
+        assert isinstance(self._router, SentinelRouter)
+        with self._guard:
+            self._router.apply(event, time.monotonic())
+        self._news.notify()
+
+    def _stale(self) -> tuple[Address, ...]:
+        with self._guard:
+            return self._router.stale()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
