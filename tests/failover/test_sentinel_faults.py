@@ -302,3 +302,29 @@ def test_degraded_reads_answer_from_a_replica_while_no_master_is_known(
     assert errors == []
     assert all(n == i for i, n, _ in seen)  # a replica's answer is the session's data
     assert any(degraded for _, _, degraded in seen)
+
+
+def test_held_operations_are_bounded_and_the_rest_fail_fast(make_store: Any, tmp_path: Any) -> None:
+    with RedisServer(tmpdir=tmp_path) as server:
+        store = make_store(server.url, retry=RetryPolicy(hold_budget=3.0, max_held=1))
+        session = store.open(None)
+        session["a"] = 1
+        cookie = store.save(session).value
+        server.kill()
+        outcomes: list[BaseException] = []
+
+        def held() -> None:
+            try:
+                store.load(cookie)
+            except hasession.StoreUnavailable as exc:
+                outcomes.append(exc)
+
+        first = threading.Thread(target=held)
+        first.start()
+        wait_until(lambda: store._held == 1, timeout=5, message="the first operation to be held")
+        with pytest.raises(hasession.StoreUnavailable, match="too many operations held"):
+            store.load(cookie)  # refused at once: the hold is full
+        assert first.is_alive()  # the held one is still waiting for Redis
+        first.join(10)
+    assert store.stats.shed == 1
+    assert len(outcomes) == 1  # the held one ran out of budget, as a 503 would
