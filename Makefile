@@ -19,6 +19,7 @@ system-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples scripts typing_tests
 	$(BIN)/ruff format --check src tests bench examples scripts typing_tests
+	$(BIN)/python scripts/unasync.py --check
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
