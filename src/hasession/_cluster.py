@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from redis.crc import key_slot
 
-from ._commands import Batch, Call, Flow
+from ._commands import Batch, Call, Flow, text
 from ._exceptions import MasterNotFound, StoreError, StoreUnavailable
 from ._routing import Discover, Plan, Redirected, Router, Send
 from ._topology import Address
@@ -33,8 +33,7 @@ def parse_slots(reply: object) -> SlotRanges:
     ranges = []
     for entry in reply:  # type: ignore[attr-defined]
         first, last, primary = entry[0], entry[1], entry[2]
-        host = primary[0].decode() if isinstance(primary[0], bytes) else str(primary[0])
-        ranges.append((int(first), int(last), Address(host, int(primary[1]))))
+        ranges.append((int(first), int(last), Address(text(primary[0]), int(primary[1]))))
     return tuple(ranges)
 
 

@@ -69,10 +69,18 @@ class Codec:
 
     def encode(self, value: Any, *, context: bytes) -> bytes:
         """Bytes to store for ``value``; ``context`` names the session and field."""
+        return self.seal(self.dumps(value), context=context)
+
+    @staticmethod
+    def dumps(value: Any) -> bytes:
+        """The JSON text of ``value``; values that would not come back as they went in are refused."""
         try:
-            plain = orjson.dumps(value, option=_STRICT)
+            return orjson.dumps(value, option=_STRICT)
         except TypeError as exc:
             raise SessionDataError(f"session values must be JSON: {exc}", original_error=exc) from exc
+
+    def seal(self, plain: bytes, *, context: bytes) -> bytes:
+        """Bytes to store for the JSON text ``plain`` (encrypted when keys are configured)."""
         if self._newest is None:
             return plain
         nonce = os.urandom(_NONCE)

@@ -16,7 +16,7 @@ from typing import TypeAlias, TypeVar
 from ._exceptions import NotReplicated, StoreError
 from ._topology import Address
 
-__all__ = ["Arg", "Batch", "Call", "Command", "Degraded", "Eval", "Flow", "Reply", "Script"]
+__all__ = ["Arg", "Batch", "Call", "Command", "Degraded", "Eval", "Flow", "Reply", "Script", "text"]
 
 Arg: TypeAlias = "str | bytes | int | float"
 Reply: TypeAlias = object
@@ -117,3 +117,8 @@ class Degraded:
 
 
 Flow: TypeAlias = Generator[Batch, "list[Reply]", T]
+
+
+def text(reply: object) -> str:
+    """A reply element as ``str`` (RESP2 bulk strings arrive as ``bytes``)."""
+    return reply.decode() if isinstance(reply, bytes) else str(reply)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import orjson
 
 from ._codec import Codec
-from ._commands import Batch, Call, Degraded, Eval, Flow, Reply
+from ._commands import Batch, Call, Degraded, Eval, Flow, Reply, text
 from ._config import DurabilityPolicy, SessionPolicy
 from ._exceptions import ConcurrentUpdate, SessionDataError, SessionTooLarge, StoreResponseError
 from ._ids import IdCodec, SessionId
@@ -63,6 +63,16 @@ class SessionInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class _Delta:
+    """What one save writes: encoded fields to set, fields to delete, and the JSON of each
+    changed value (the session's new baseline for change detection)."""
+
+    sets: dict[str, bytes]
+    dels: set[str]
+    plain: dict[str, bytes]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Context:
     """Everything the flows need, built once per store."""
 
@@ -109,12 +119,12 @@ class Context:
             return KEEP
         if session.stored is None or session.sid is None:
             return (yield from self._create(session, now_ms, rid))
-        sets, dels = self._delta(session, session.sid.tag)
+        delta = self._delta(session, session.sid.tag)
         if session.cycle_requested:
-            return (yield from self._cycle(session, session.sid, sets, dels, now_ms, rid))
-        if not sets and not dels and not session.user_changed:
+            return (yield from self._cycle(session, session.sid, delta, now_ms, rid))
+        if not delta.sets and not delta.dels and not session.user_changed:
             return self._kept(session, session.sid, wrote=False)
-        return (yield from self._update(session, session.sid, sets, dels, now_ms, rid))
+        return (yield from self._update(session, session.sid, delta, now_ms, rid))
 
     def revoke(self, public_id: str, user_id: str | None) -> Flow[bool]:
         """Destroy a session by its public id (and drop it from its user's index)."""
@@ -131,7 +141,7 @@ class Context:
         (members,) = yield Batch((Call(("ZRANGEBYSCORE", index, now_ms, "+inf")),), route=index, write=False)
         found = []
         for member in members:  # type: ignore[attr-defined]
-            public_id = _text(member)
+            public_id = text(member)
             key = self.keys.data_for_public(public_id)
             (meta,) = yield Batch((Call(("HMGET", key, "@c", "@t", "@x")),), route=key, write=False)
             if meta[0] is not None and int(meta[2]) > now_ms:  # type: ignore[index]
@@ -159,42 +169,45 @@ class Context:
         expires = now_ms + self.policy.absolute_timeout * 1000
         while True:  # a fresh id: never adopt an id a client made up (session fixation)
             sid = self.ids.new()
-            sets, _ = self._delta(session, sid.tag)  # values are sealed to their session's tag
-            if not sets:
+            delta = self._delta(session, sid.tag)  # values are sealed to their session's tag
+            if not delta.sets:
                 return SaveResult(cookie="delete") if session.sid is not None else KEEP
-            status = yield from self._run_save(sid, "c", sets, (), now_ms, rid, expires)
+            status = yield from self._run_save(sid, "c", delta.sets, (), now_ms, rid, expires)
             if status[0] != "COLLISION":
                 break
         yield from self._index(session, sid, None, expires, now_ms)
-        session.commit(sid, version=int(status[1]), created_ms=now_ms, expires_ms=expires)
+        session.commit(
+            sid, version=int(status[1]), written=delta.plain, created_ms=now_ms, expires_ms=expires
+        )
         return SaveResult(cookie="set", value=self.ids.sign(sid), wrote=True)
 
     def _update(
-        self, session: Session, sid: SessionId, sets: dict[str, bytes], dels: set[str], now_ms: int, rid: str
+        self, session: Session, sid: SessionId, delta: _Delta, now_ms: int, rid: str
     ) -> Flow[SaveResult]:
-        status = yield from self._run_save(sid, "u", sets, dels, now_ms, rid, 0, self._expected(session))
+        expected = self._expected(session)
+        status = yield from self._run_save(sid, "u", delta.sets, delta.dels, now_ms, rid, 0, expected)
         if status[0] != "OK":
             return self._vanished(session, status)
         if session.user_changed:
             yield from self._index(session, sid, None, session.stored.expires_ms, now_ms)  # type: ignore[union-attr]
         result = self._kept(session, sid, wrote=True)
-        session.commit(sid, version=int(status[1]))
+        session.commit(sid, version=int(status[1]), written=delta.plain)
         return result
 
     def _cycle(
-        self, session: Session, old: SessionId, sets: dict[str, bytes], dels: set[str], now_ms: int, rid: str
+        self, session: Session, old: SessionId, delta: _Delta, now_ms: int, rid: str
     ) -> Flow[SaveResult]:
         new = self.ids.cycle(old)
         p, old_key = self.policy, self.keys.data(old)
-        delta = _delta_args(sets, dels)
-        args = (rid, now_ms, p.idle_timeout * 1000, p.tombstone_ttl * 1000, self._expected(session), *delta)
+        changes = _delta_args(delta.sets, delta.dels)
+        args = (rid, now_ms, p.idle_timeout * 1000, p.tombstone_ttl * 1000, self._expected(session), *changes)
         keys = (old_key, self.keys.data(new))
         (status,) = yield self.write(old_key, Eval(CYCLE, keys, args))
         status = _status(status)
         if status[0] != "OK":
             return self._vanished(session, status)
         yield from self._index(session, new, self.keys.public_id(old), session.stored.expires_ms, now_ms)  # type: ignore[union-attr]
-        session.commit(new, version=int(status[1]))
+        session.commit(new, version=int(status[1]), written=delta.plain)
         return self._set(new)
 
     def _destroy(self, session: Session) -> Flow[SaveResult]:
@@ -247,26 +260,27 @@ class Context:
 
     # -- pure helpers ------------------------------------------------------------------------
 
-    def _delta(self, session: Session, tag: str) -> tuple[dict[str, bytes], set[str]]:
-        """Encoded fields to set and field names to delete; enforces ``max_size``."""
+    def _delta(self, session: Session, tag: str) -> _Delta:
+        """What a save writes; each changed value is turned into JSON once. Enforces ``max_size``."""
         assigned, removed = session.changes()
         for key in session.mutated_keys():
             assigned[key] = dict.__getitem__(session, key)
-        sets = {_DATA + k: self.codec.encode(v, context=_context(tag, k)) for k, v in assigned.items()}
+        plain = {k: self.codec.dumps(v) for k, v in assigned.items()}
+        sets = {_DATA + k: self.codec.seal(p, context=_context(tag, k)) for k, p in plain.items()}
         dels = {_DATA + k for k in removed}
         if session.user_changed and session.user_id is not None:
             sets[_USER] = self.codec.encode(session.user_id, context=_context(tag, _USER))
         elif session.user_changed and session.stored is not None and session.stored.user_id is not None:
             dels.add(_USER)
-        self._check_size(session, assigned, removed)
-        return sets, dels
+        self._check_size(session, plain, removed)
+        return _Delta(sets=sets, dels=dels, plain=plain)
 
-    def _check_size(self, session: Session, assigned: dict[str, Any], removed: set[str]) -> None:
-        if not assigned:
+    def _check_size(self, session: Session, plain: dict[str, bytes], removed: set[str]) -> None:
+        if not plain:
             return
         stored = session.stored.plain if session.stored else {}
         sizes = {k: len(v) + len(k) for k, v in stored.items() if k not in removed}
-        sizes.update({k: len(orjson.dumps(v)) + len(k) for k, v in assigned.items()})
+        sizes.update({k: len(v) + len(k) for k, v in plain.items()})
         total = sum(sizes.values())
         if total > self.policy.max_size:
             raise SessionTooLarge(f"session is {total} bytes, more than max_size={self.policy.max_size}")
@@ -348,10 +362,6 @@ def _delta_args(sets: dict[str, bytes], dels: set[str] | tuple[()]) -> tuple[str
     return tuple(flat)
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _pairs(reply: Reply) -> dict[str, bytes]:
     items: list[bytes] = reply  # type: ignore[assignment]
     return dict(zip(map(bytes.decode, items[::2]), items[1::2], strict=True))
@@ -360,4 +370,4 @@ def _pairs(reply: Reply) -> dict[str, bytes]:
 def _status(reply: Reply) -> list[str]:
     if not isinstance(reply, list) or not reply:
         raise StoreResponseError(f"unexpected script reply {reply!r}")
-    return [_text(v) for v in reply]
+    return [text(v) for v in reply]

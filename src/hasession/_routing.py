@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from ._commands import Batch, Flow
+from ._commands import Batch, Flow, text
 from ._exceptions import (
     FailoverInProgress,
     MasterNotFound,
@@ -125,8 +125,7 @@ class StandaloneRouter(Router):
 def role_of(reply: object) -> str:
     """The role from a ``ROLE`` reply."""
     if isinstance(reply, list) and reply:
-        role = reply[0]
-        return role.decode() if isinstance(role, bytes) else str(role)
+        return text(reply[0])
     raise StoreResponseError(f"unexpected ROLE reply {reply!r}")
 
 

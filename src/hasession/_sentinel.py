@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from ._commands import Batch, Call, Flow, Reply
+from ._commands import Batch, Call, Flow, Reply, text
 from ._exceptions import FailoverInProgress, MasterNotFound, StoreError, StoreUnavailable
 from ._routing import Discover, Hold, Plan, Router, Send, role_of
 from ._topology import Address
@@ -260,7 +260,7 @@ def discover(
         answered = True
         if not reply:
             continue
-        address = _addr(*(p.decode() if isinstance(p, bytes) else str(p) for p in reply))  # type: ignore[attr-defined]
+        address = _addr(*(text(p) for p in reply))  # type: ignore[attr-defined]
         if address != avoid and (yield from _is_master(address)):
             return address, i
     if not answered and view.last is not None and view.last != avoid and (yield from _is_master(view.last)):
@@ -290,7 +290,7 @@ def fresh_replicas(reply: object, max_staleness: float) -> list[Address]:
     """Replicas in a ``SENTINEL REPLICAS`` reply that are up and at most ``max_staleness`` s behind."""
     found = []
     for entry in reply if isinstance(reply, list) else ():
-        items = [p.decode() if isinstance(p, bytes) else str(p) for p in entry]
+        items = [text(p) for p in entry]
         info = dict(zip(items[::2], items[1::2], strict=True))
         flags = set(info.get("flags", "").split(","))
         lag_ms = int(info.get("master-link-down-time", "0"))
@@ -361,17 +361,13 @@ def sentinel_peers(reply: object) -> tuple[Address, ...]:
     found = []
     for entry in reply if isinstance(reply, list) else ():
         if isinstance(entry, dict):
-            info = {_text(k): _text(v) for k, v in entry.items()}
+            info = {text(k): text(v) for k, v in entry.items()}
         else:
-            items = [_text(p) for p in entry]
+            items = [text(p) for p in entry]
             info = dict(zip(items[::2], items[1::2], strict=True))
         if "ip" in info and "port" in info:
             found.append(Address(info["ip"], int(info["port"])))
     return tuple(found)
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _harmless(error: StoreError) -> bool:

@@ -161,14 +161,22 @@ class Session(dict[str, Any]):
             dict.update(self, stored.data)
             self._user_id = stored.user_id
 
-    def commit(self, sid: SessionId, *, version: int, created_ms: int = 0, expires_ms: int = 0) -> None:
-        """Make what was just saved the new baseline, so saving again writes only newer changes."""
+    def commit(
+        self,
+        sid: SessionId,
+        *,
+        version: int,
+        written: dict[str, bytes],
+        created_ms: int = 0,
+        expires_ms: int = 0,
+    ) -> None:
+        """Make what was just saved the new baseline, so saving again writes only newer changes.
+
+        ``written`` is the JSON of each value the save wrote.
+        """
         old = self._stored
-        changed = self._assigned | self.mutated_keys()
         plain = {k: v for k, v in (old.plain if old else {}).items() if dict.__contains__(self, k)}
-        plain.update(
-            {k: orjson.dumps(dict.__getitem__(self, k)) for k in changed if dict.__contains__(self, k)}
-        )
+        plain.update(written)
         self._stored = StoredSession(
             data=dict(dict.items(self)),
             plain=plain,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._commands import text
 from ._exceptions import StoreResponseError
 from ._topology import Address
 
@@ -38,24 +39,20 @@ class SwitchoverResult:
     offset: int
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def master_offset(role: object) -> tuple[int, list[Address]]:
     """From a master's ``ROLE`` reply: its offset and its replicas' addresses."""
-    if not isinstance(role, list) or _text(role[0]) != "master":
+    if not isinstance(role, list) or text(role[0]) != "master":
         raise StoreResponseError(f"not a master: {role!r}")
-    replicas = [Address(_text(r[0]), int(r[1])) for r in role[2]]
+    replicas = [Address(text(r[0]), int(r[1])) for r in role[2]]
     return int(role[1]), replicas
 
 
 def replica_offset(role: object) -> int | None:
     """From a replica's ``ROLE`` reply: the offset it processed, or ``None`` if not connected."""
-    if not isinstance(role, list) or _text(role[0]) != "slave" or _text(role[3]) != "connected":
+    if not isinstance(role, list) or text(role[0]) != "slave" or text(role[3]) != "connected":
         return None
     return int(role[4])
 
 
 def is_master(role: object) -> bool:
-    return isinstance(role, list) and bool(role) and _text(role[0]) == "master"
+    return isinstance(role, list) and bool(role) and text(role[0]) == "master"

@@ -400,7 +400,3 @@ def _describe(found: object) -> str:
     if isinstance(found, tuple):
         return ", ".join(sorted({str(entry[2]) for entry in found}))
     return str(found)
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
-from .._commands import Batch, Call, Reply
+from .._commands import Batch, Call, Reply, text
 from .._exceptions import ConfigurationError, StoreError, StoreUnavailable
 from .._routing import Discover, Router, Send
 from .._sentinel import Begun, Event, SentinelRouter, Switched, parse_event, sentinel_peers
@@ -140,7 +140,7 @@ class SentinelOps:
                 while not self._closed:
                     message = pubsub.get_message(timeout=0.5)
                     if message is not None and message["type"] == "pmessage":
-                        self._on_event(_text(message["channel"]), _text(message["data"]))
+                        self._on_event(text(message["channel"]), text(message["data"]))
             except (RedisError, OSError):
                 failures += 1
                 sleep(min(1.0, 0.05 * failures))
@@ -167,7 +167,3 @@ class SentinelOps:
     def _stale(self) -> tuple[Address, ...]:
         with self._guard:
             return self._router.stale()
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
