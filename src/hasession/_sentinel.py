@@ -34,8 +34,8 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from ._commands import Batch, Call, Flow, Reply, text
-from ._exceptions import FailoverInProgress, MasterNotFound, StoreError, StoreUnavailable
-from ._routing import Discover, Hold, Plan, Router, Send, role_of
+from ._exceptions import FailoverInProgress, MasterNotFound, NotReplicated, StoreError, StoreUnavailable
+from ._routing import Discover, Hold, NoScript, Plan, Router, Send, role_of
 from ._topology import Address
 
 __all__ = ["MasterView", "SentinelRouter", "parse_event"]
@@ -372,5 +372,4 @@ def sentinel_peers(reply: object) -> tuple[Address, ...]:
 
 def _harmless(error: StoreError) -> bool:
     """Errors that say nothing about who the master is (a busy script, a short WAIT)."""
-    text = str(error)
-    return text.startswith(("BUSY", "NOREPLICAS")) or type(error).__name__ in ("NotReplicated", "NoScript")
+    return isinstance(error, (NotReplicated, NoScript)) or str(error).startswith(("BUSY", "NOREPLICAS"))
