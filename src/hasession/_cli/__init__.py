@@ -37,10 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hasession", description="Redis sessions that survive failovers.")
     sub = parser.add_subparsers(required=True, metavar="command")
     try:
-        from . import demo, drill
+        from . import check, demo, drill
     except ImportError as exc:  # pragma: no cover - depends on the install
         print(f"hasession: the command line needs the 'cli' extra: pip install 'hasession[cli]' ({exc})")
         return 2
+    check.add_parser(sub)
     demo.add_parser(sub)
     drill.add_parser(sub)
     _switchover_parser(sub)
