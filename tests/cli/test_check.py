@@ -96,7 +96,7 @@ def test_cluster_settings_are_read_from_every_node() -> None:
 
 def test_cluster_nodes_addresses_are_parsed() -> None:
     from hasession import Address
-    from hasession._cli.check import cluster_addresses
+    from hasession._cli._nodes import cluster_addresses
 
     text = (
         "a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460\n"

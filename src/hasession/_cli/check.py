@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -19,9 +18,9 @@ import redis
 
 from .._check import SEVERITIES, Deployment, Finding, NodeFacts, SentinelFacts, check
 from .._config import RetryPolicy
-from .._redis import connection_kwargs
 from .._topology import Address, Cluster, ConnectionOptions, Sentinel, Standalone, Topology
 from .._url import parse_url
+from ._nodes import ERRORS, client, cluster_addresses, command
 
 __all__ = ["add_parser", "gather", "run"]
 
@@ -36,7 +35,6 @@ CONFIG_KEYS = (
     "maxmemory-policy",
     "cluster-node-timeout",
 )
-_ERRORS = (redis.RedisError, OSError)
 
 
 def add_parser(sub: Any) -> None:
@@ -95,29 +93,17 @@ def gather(topology: Topology) -> Deployment:
     return _gather_standalone(topology)
 
 
-@contextmanager
-def _client(options: ConnectionOptions, address: Address) -> Iterator[redis.Redis]:
-    kwargs = {**connection_kwargs(options, address), "decode_responses": True, "max_connections": 2}
-    if options.tls:
-        kwargs["ssl"] = True
-    client = redis.Redis(**kwargs)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
 def _open_without_password(options: ConnectionOptions, address: Address) -> bool | None:
     """Whether this node (or Sentinel) runs commands for a client that gives no credentials."""
     bare = replace(options, username=None, password=None, db=0)
     try:
-        with _client(bare, address) as client:
-            _command(client, "PING")
+        with client(bare, address) as node:
+            command(node, "PING")
     except redis.AuthenticationError:
         return False
     except redis.ResponseError as exc:
         return not str(exc).startswith(("NOAUTH", "NOPERM"))
-    except _ERRORS:
+    except ERRORS:
         return None
     return True
 
@@ -125,11 +111,11 @@ def _open_without_password(options: ConnectionOptions, address: Address) -> bool
 def read_node(options: ConnectionOptions, address: Address, *, cluster: bool = False) -> NodeFacts:
     """The settings and replication state of one data node."""
     try:
-        with _client(options, address) as client:
-            config = {str(k): str(v) for k, v in client.config_get(*CONFIG_KEYS).items()}
-            replication = _flat(client.info("replication"))
-            info = _parse_info(str(_command(client, "CLUSTER", "INFO"))) if cluster else {}
-    except _ERRORS as exc:
+        with client(options, address) as node:
+            config = {str(k): str(v) for k, v in node.config_get(*CONFIG_KEYS).items()}
+            replication = _flat(node.info("replication"))
+            info = _parse_info(str(command(node, "CLUSTER", "INFO"))) if cluster else {}
+    except ERRORS as exc:
         return NodeFacts(address=str(address), error=f"{type(exc).__name__}: {exc}")
     return NodeFacts(
         address=str(address),
@@ -138,10 +124,6 @@ def read_node(options: ConnectionOptions, address: Address, *, cluster: bool = F
         cluster=info,
         open_without_password=_open_without_password(options, address),
     )
-
-
-def _command(client: redis.Redis, *args: str) -> Any:
-    return client.execute_command(*args)  # type: ignore[no-untyped-call]
 
 
 def _flat(info: Mapping[str, Any]) -> dict[str, str]:
@@ -188,10 +170,10 @@ def _gather_standalone(topology: Standalone) -> Deployment:
 def _read_sentinel(topology: Sentinel, address: Address) -> tuple[SentinelFacts, list[Address]]:
     options = topology.sentinel_options
     try:
-        with _client(options, address) as client:
-            master = _pairs(_command(client, "SENTINEL", "MASTER", topology.master_name))
-            replicas = [_pairs(r) for r in _command(client, "SENTINEL", "REPLICAS", topology.master_name)]
-    except _ERRORS as exc:
+        with client(options, address) as node:
+            master = _pairs(command(node, "SENTINEL", "MASTER", topology.master_name))
+            replicas = [_pairs(r) for r in command(node, "SENTINEL", "REPLICAS", topology.master_name)]
+    except ERRORS as exc:
         return SentinelFacts(address=str(address), error=f"{type(exc).__name__}: {exc}"), []
     nodes = [Address(master["ip"], int(master["port"]))]
     nodes += [Address(r["ip"], int(r["port"])) for r in replicas]
@@ -217,28 +199,14 @@ def _gather_sentinel(topology: Sentinel) -> Deployment:
     )
 
 
-def cluster_addresses(text: str) -> list[Address]:
-    """The addresses of the nodes in a ``CLUSTER NODES`` reply (skipping ``noaddr`` nodes)."""
-    found = []
-    for line in text.splitlines():
-        words = line.split()
-        if len(words) < 3 or "noaddr" in words[2]:
-            continue
-        host_port = words[1].split("@", 1)[0]
-        host, _, port = host_port.rpartition(":")
-        if host and port.isdigit():
-            found.append(Address(host.strip("[]"), int(port)))
-    return found
-
-
 def _gather_cluster(topology: Cluster) -> Deployment:
     addresses: set[Address] = set(topology.seeds)
     for seed in topology.seeds:
         try:
-            with _client(topology.options, seed) as client:
-                addresses.update(cluster_addresses(str(_command(client, "CLUSTER", "NODES"))))
+            with client(topology.options, seed) as node:
+                addresses.update(cluster_addresses(str(command(node, "CLUSTER", "NODES"))))
             break
-        except _ERRORS:
+        except ERRORS:
             continue
     ordered = sorted(addresses)
     return Deployment(
