@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hasession", description="Redis sessions that survive failovers.")
     sub = parser.add_subparsers(required=True, metavar="command")
     try:
-        from . import check, demo, drill
+        from . import check, demo, drill, sessions
     except ImportError as exc:  # pragma: no cover - depends on the install
         print(f"hasession: the command line needs the 'cli' extra: pip install 'hasession[cli]' ({exc})")
         return 2
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_parser(sub)
     drill.add_parser(sub)
     _switchover_parser(sub)
+    sessions.add_parser(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

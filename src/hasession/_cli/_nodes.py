@@ -22,9 +22,9 @@ ERRORS = (redis.RedisError, OSError)
 
 
 @contextmanager
-def client(options: ConnectionOptions, address: Address) -> Iterator[redis.Redis]:
-    """A client of one node, with text replies, closed on exit."""
-    kwargs = {**connection_kwargs(options, address), "decode_responses": True, "max_connections": 2}
+def client(options: ConnectionOptions, address: Address, *, decode: bool = True) -> Iterator[redis.Redis]:
+    """A client of one node (text replies unless ``decode`` is false), closed on exit."""
+    kwargs = {**connection_kwargs(options, address), "decode_responses": decode, "max_connections": 2}
     if options.tls:
         kwargs["ssl"] = True
     opened = redis.Redis(**kwargs)
@@ -34,7 +34,7 @@ def client(options: ConnectionOptions, address: Address) -> Iterator[redis.Redis
         opened.close()
 
 
-def command(node: redis.Redis, *args: str | int) -> Any:
+def command(node: redis.Redis | redis.client.Pipeline, *args: str | int | bytes) -> Any:
     """One command, its reply as redis-py parses it."""
     return node.execute_command(*args)  # type: ignore[no-untyped-call]
 
