@@ -254,6 +254,7 @@ settings.configure(
     INSTALLED_APPS=["django.contrib.sessions"],
     DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
     CACHES={"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": sys.argv[1]}},
+    HASESSION={"URL": sys.argv[1]},
 )
 django.setup()
 from django.core.management import call_command
@@ -280,11 +281,32 @@ except UnsafeSessionFormat as exc:
     found["cache"] = str(exc)
 reader.delete(stored.session_key)
 found["db_after_delete"] = reader.read(stored.session_key)
+
+# SESSION_ENGINE = "hasession.django" with MIGRATE_FROM: the old key is adopted on first use, once
+from hasession.django import SessionStore as HASessionStore
+from hasession.migrate import Migration
+old = db.SessionStore()
+old.update({"_auth_user_id": "7", "theme": "dark"})
+old.save()
+settings.HASESSION = {
+    "URL": sys.argv[1],
+    "MIGRATE_FROM": Migration(
+        reader=DjangoDatabaseReader(), delete_old=True, user_id=lambda d: d.get("_auth_user_id")
+    ),
+}
+adopting = HASessionStore(session_key=old.session_key)
+found["adopted"] = dict(adopting.items())
+found["adopted_modified"] = adopting.modified
+adopting.save()
+found["new_key_differs"] = adopting.session_key != old.session_key
+found["old_after_save"] = reader.read(old.session_key)
+found["reloaded"] = dict(HASessionStore(session_key=adopting.session_key).items())
+found["user_id"] = HASessionStore(session_key=adopting.session_key).user_id
 print(json.dumps(found))
 """
 
 
-def test_django_database_sessions_are_read_and_cache_pickles_refused(redis_url: str) -> None:
+def test_django_database_sessions_are_read_and_adopted_and_cache_pickles_refused(redis_url: str) -> None:
     pytest.importorskip("django")
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(DJANGO_SCRIPT), redis_url],
@@ -299,3 +321,9 @@ def test_django_database_sessions_are_read_and_cache_pickles_refused(redis_url: 
     assert found["db_forged"] is None
     assert "pickle" in found["cache"]
     assert found["db_after_delete"] is None
+    assert found["adopted"] == {"_auth_user_id": "7", "theme": "dark"}
+    assert found["adopted_modified"] is True
+    assert found["new_key_differs"] is True
+    assert found["old_after_save"] is None  # delete_old, once the new session was saved
+    assert found["reloaded"] == {"_auth_user_id": "7", "theme": "dark"}
+    assert found["user_id"] == "7"
