@@ -11,10 +11,12 @@ import argparse
 import secrets
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .. import RetryPolicy, SessionPolicy, SessionStore, StoreError
-from ._users import Outcome, Phase, run_users
+from ._report import Run, render_html
+from ._users import Board, Outcome, Phase, run_users
 
 __all__ = ["add_parser", "run"]
 
@@ -26,6 +28,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="load time after the fault")
     parser.add_argument("--fault", choices=["switchover", "sentinel-failover", "none"], default="switchover")
     parser.add_argument("--hold-budget", type=float, default=10.0)
+    parser.add_argument("--report", type=Path, metavar="FILE", help="write a self-contained HTML report")
     parser.set_defaults(func=run)
 
 
@@ -65,8 +68,18 @@ def run(args: argparse.Namespace) -> int:
     }
     plan = [Phase("steady load", None), Phase(f"fault: {args.fault}", fault[args.fault], settle=args.seconds)]
     print(f"drill on {store.config.topology} with {args.users} users (keys under {prefix}:)")
-    tallies = run_users([store_user(store) for _ in range(args.users)], plan, print)
+    board = Board()
+    tallies = run_users([store_user(store) for _ in range(args.users)], plan, print, board)
     store.close()
+    if args.report is not None:
+        run_ = Run(
+            label=f"drill on {store.config.topology}",
+            tallies=tallies,
+            events=board.events,
+            started=board.started,
+        )
+        args.report.write_text(render_html("hasession drill", [run_]))
+        print(f"report written to {args.report}")
     bad = sum(t.errors() + t.lost_writes + t.lost_sessions for t in tallies.values())
     print("PASS: users saw nothing" if bad == 0 else f"FAIL: users saw {bad} problems")
     return 0 if bad == 0 else 1
