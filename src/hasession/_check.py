@@ -513,8 +513,8 @@ def tls_and_acl(deployment: Deployment) -> Iterator[Finding]:
                 if data
                 else "this Sentinel accepts commands without a password: anyone who reaches it can "
                 "trigger a failover or point clients elsewhere",
-                fix="an ACL user for hasession (ACL SETUSER hasession on >... ~<prefix>:* +@all "
-                "-@dangerous) and disable the default user"
+                fix="an ACL user for the application (ACL SETUSER hasession on >... ~hs:* +@read +@write "
+                "+@scripting +ping +wait +role) and ACL SETUSER default off"
                 if data
                 else "requirepass (or ACLs) on the Sentinels, then sentinel_password in the URL",
             )

@@ -264,3 +264,15 @@ def test_standalone_has_no_failover() -> None:
     node = replace(master(replicas=0), replication={"role": "master", "connected_slaves": "0"})
     found = codes(Deployment(kind="standalone", nodes=(node,), tls=True))
     assert found == {"no-failover": "warning"}
+
+
+def test_every_finding_is_explained_in_the_deployment_guide() -> None:
+    import re
+    from pathlib import Path
+
+    import hasession._check as rules
+
+    codes = set(re.findall(r'code="([a-z-]+)"', Path(rules.__file__).read_text()))
+    guide = (Path(__file__).parents[2] / "docs" / "deployment.md").read_text()
+    assert len(codes) > 20
+    assert sorted(c for c in codes if f"`{c}`" not in guide) == []

@@ -36,6 +36,12 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--down-after-ms", type=int, default=1000, help="Sentinel down-after-milliseconds")
     parser.add_argument("--hold-budget", type=float, default=10.0, help="seconds a request may be held")
     parser.add_argument("--skip-baseline", action="store_true", help="only run the hasession app")
+    parser.add_argument(
+        "--durability",
+        choices=["async", "replicated"],
+        default="async",
+        help="hasession's DurabilityPolicy mode",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON (progress to stderr)")
     parser.add_argument("--report", type=Path, metavar="FILE", help="write a self-contained HTML report")
     parser.add_argument(
@@ -137,7 +143,7 @@ def say(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import RetryPolicy
+    from .. import DurabilityPolicy, RetryPolicy
     from ._apps import baseline_app, hasession_app
 
     _out[0] = sys.stderr if args.json else sys.stdout
@@ -156,7 +162,10 @@ def run(args: argparse.Namespace) -> int:
             label = "typical store (redis-py Sentinel)"
             runs.append(run_app(label, app, args.users, phases(topology, planned=None), view(label)))
         store = AsyncSessionStore.from_url(
-            topology.url, secret_keys=SECRET, retry=RetryPolicy(hold_budget=args.hold_budget)
+            topology.url,
+            secret_keys=SECRET,
+            retry=RetryPolicy(hold_budget=args.hold_budget),
+            durability=DurabilityPolicy(mode=args.durability),
         )
         warnings.simplefilter("ignore", InsecureCookieWarning)  # the demo serves plain http on 127.0.0.1
         operator = SessionStore.from_url(topology.url, secret_keys=SECRET)
