@@ -17,6 +17,7 @@ The tree::
                                   CLUSTERDOWN / a failover announced by Sentinel; never applied
           - StoreConnectionError  refused / reset connection
           - StoreTimeout          no reply in time: the outcome of a write is unknown
+          - StoreProtocolError    a reply that does not answer the command sent: outcome unknown
           - NotReplicated         ``WAIT`` came back short in ``replicated`` durability
         + ConcurrentUpdate        compare-and-set mode: another save landed since the load
         + StoreResponseError      Redis answered with an error nobody can retry (a bug or misconfig)
@@ -48,6 +49,7 @@ __all__ = [
     "SessionTooLarge",
     "StoreConnectionError",
     "StoreError",
+    "StoreProtocolError",
     "StoreResponseError",
     "StoreTimeout",
     "StoreUnavailable",
@@ -150,6 +152,13 @@ class StoreConnectionError(StoreUnavailable):
 
 class StoreTimeout(StoreUnavailable):
     """No reply in time: a write may or may not have been applied."""
+
+
+class StoreProtocolError(StoreUnavailable):
+    """A reply that does not answer the command sent (a connection that lost track of its replies).
+
+    The connection is closed and the operation retried: its outcome is unknown.
+    """
 
 
 class NotReplicated(StoreUnavailable):
