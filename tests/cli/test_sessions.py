@@ -143,3 +143,15 @@ def test_list_and_stats_scan_every_cluster_primary(redis_cluster: ClusterTopolog
     assert sum(n > 0 for n in summary["per_primary"].values()) > 1  # spread over the slots
     _, public_id = made[0]
     assert as_json("sessions", "show", seed, public_id)["public_id"] == public_id  # follows MOVED
+
+
+@pytest.mark.slow
+def test_sessions_through_sentinel_after_a_failover(redis_sentinel: Any) -> None:
+    made = make_sessions(redis_sentinel.url, 3, user="gina")
+    redis_sentinel.wait_for_replicas_synced()
+    old = redis_sentinel.current_master()
+    redis_sentinel.failover()
+    redis_sentinel.wait_for_new_master(old)
+    listed = as_json("sessions", "list", redis_sentinel.url)  # asks Sentinel for the current master
+    assert {s["public_id"] for s in listed["sessions"]} == {p for _, p in made}
+    assert as_json("stats", redis_sentinel.url)["sessions"] == 3
