@@ -104,3 +104,14 @@ def test_cluster_nodes_addresses_are_parsed() -> None:
         "c3 :0@0 master,noaddr - 0 0 3 disconnected\n"
     )
     assert cluster_addresses(text) == [Address("127.0.0.1", 7000), Address("::1", 7001)]
+
+
+def test_a_sentinel_that_watches_another_master_is_reported() -> None:
+    with SentinelTopology(replicas=1, sentinels=3, redis_config=GOOD) as topology:
+        replica = topology.nodes[1]
+        stray = topology.sentinels[2].admin
+        command(stray, "SENTINEL", "REMOVE", topology.master_name)
+        command(stray, "SENTINEL", "MONITOR", topology.master_name, replica.host, replica.port, 2)
+        code, report = check(topology.url)
+    assert code == 1
+    assert "sentinels-disagree" in findings(report)

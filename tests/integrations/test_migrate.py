@@ -120,6 +120,26 @@ def test_flask_users_move_over_once_and_the_old_session_is_deleted(
     assert replay.json["user"] is None
 
 
+def test_a_shared_cookie_name_is_replaced_not_expired(redis_url: str, old_redis: redis.Redis) -> None:
+    """hasession's default cookie name is Flask-Session's: the old value is not a valid hasession
+    cookie, so it is migrated, and the new cookie overwrites it (expiring it would drop the new one)."""
+    from flask import Flask, jsonify, request
+
+    from hasession.flask import init_app, session_from
+
+    old = flask_session_login(old_redis, user="erin")
+    app = Flask("same_name")
+    store = SessionStore.from_url(redis_url, secret_keys=SECRET)
+    init_app(app, store=store, migrate_from=Migration(reader=FlaskSessionReader(client=old_redis)))
+    app.add_url_rule("/me", "me", lambda: jsonify(user=session_from(request).get("user")))
+    first = flask_get(app, session=old)
+    assert first.json == {"user": "erin"}
+    (header,) = first.headers.getlist("Set-Cookie")
+    new = set_cookies([header])["session"]
+    assert new != old and new != ""
+    assert flask_get(app, session=new).json == {"user": "erin"}
+
+
 def test_the_old_session_is_kept_when_configured(redis_url: str, old_redis: redis.Redis) -> None:
     old = flask_session_login(old_redis, user="bob")
     app = hasession_flask_app(redis_url, Migration(reader=FlaskSessionReader(client=old_redis)))
