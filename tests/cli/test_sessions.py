@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import redis
+from redis.crc import key_slot
 
 from hasession import SessionStore
 from hasession.testing import ClusterTopology
@@ -141,8 +142,14 @@ def test_list_and_stats_scan_every_cluster_primary(redis_cluster: ClusterTopolog
     assert summary["sessions"] == 40
     assert len(summary["per_primary"]) == len(redis_cluster.primaries())
     assert sum(n > 0 for n in summary["per_primary"].values()) > 1  # spread over the slots
-    _, public_id = made[0]
-    assert as_json("sessions", "show", seed, public_id)["public_id"] == public_id  # follows MOVED
+    by_owner = {}  # one session per primary: `show` must follow MOVED to each
+    for _, public_id in made:
+        tag, _, hashed = public_id.partition(".")
+        owner = redis_cluster.slot_owner(key_slot(f"hs:{{{tag}}}:{hashed}".encode()))
+        by_owner.setdefault(owner.port, public_id)
+    assert len(by_owner) == len(redis_cluster.primaries())
+    for public_id in by_owner.values():
+        assert as_json("sessions", "show", seed, public_id)["public_id"] == public_id
 
 
 @pytest.mark.slow

@@ -24,9 +24,10 @@ from itertools import islice
 from typing import Any, TypeVar
 
 import redis
+from redis.exceptions import MovedError
 
 from .. import SessionPolicy, SessionStore
-from .._topology import Address, ConnectionOptions, Topology
+from .._topology import Address, Topology
 from .._url import parse_url
 from ._inventory import META, Row, Spread, key_pattern, public_id_of, row_of
 from ._nodes import client, command, primaries
@@ -192,16 +193,9 @@ def on_owner(topology: Topology, key: str, read: Callable[[redis.Redis], T]) -> 
     try:
         with client(options, address, decode=False) as node:
             return read(node)
-    except redis.ResponseError as exc:
-        if not str(exc).startswith("MOVED"):
-            raise
-        return _on_moved(options, str(exc), read)
-
-
-def _on_moved(options: ConnectionOptions, error: str, read: Callable[[redis.Redis], T]) -> T:
-    host, _, port = error.split()[2].rpartition(":")
-    with client(options, Address(host.strip("[]"), int(port)), decode=False) as node:
-        return read(node)
+    except MovedError as moved:  # its text is "<slot> <host>:<port>", without the MOVED word
+        with client(options, Address(str(moved.host).strip("[]"), int(moved.port)), decode=False) as node:
+            return read(node)
 
 
 def run_show(args: argparse.Namespace) -> int:
