@@ -64,4 +64,9 @@ def test_demo_reports_what_users_saw() -> None:
     for row in rows:
         requests, errors, lost_writes, lost_sessions = (int(v) for v in row.split()[-5:-1])
         assert requests > 0
-        assert (errors, lost_writes, lost_sessions) == (0, 0, 0), row
+        assert (errors, lost_sessions) == (0, 0), row
+        # async durability (the demo's): a forced SENTINEL FAILOVER or a kill -9 may lose a write the
+        # old master acknowledged just before the fence, at most one in flight per user; the steady
+        # load and the switchover lose none.
+        raw = "FAILOVER" in row or "kill" in row
+        assert lost_writes <= (4 if raw else 0), row
