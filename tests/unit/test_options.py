@@ -49,7 +49,7 @@ def test_a_policy_field_given_as_an_option_says_where_it_belongs() -> None:
 
 
 def test_secret_keys_is_required() -> None:
-    with pytest.raises(ConfigurationError, match="^secret_keys is required$"):
+    with pytest.raises(ConfigurationError, match=r"^secret_keys is required$"):
         StoreConfig.from_url("redis://h")  # type: ignore[call-arg]
 
 
