@@ -26,6 +26,7 @@ from ._routing import Router, StandaloneRouter
 from ._sentinel import SentinelRouter
 from ._session import Session
 from ._topology import Address, Cluster, Sentinel, Standalone, Topology
+from ._web import CallSite
 
 __all__ = ["StoreConfig", "StoreOptions", "Stats"]
 
@@ -171,6 +172,9 @@ class StoreBase:
     def __init__(self, config: StoreConfig) -> None:
         self.config = config
         self.stats = Stats()
+        #: The line of user code that made this store: adapters' warnings name it when they
+        #: cannot name their own set-up line (Starlette builds its middleware lazily).
+        self.origin = CallSite.find()
         self._ctx = Context(
             ids=IdCodec(config.secret_keys, hash_key=config.id_hash_key),
             keys=KeySchema(config.session.key_prefix),
