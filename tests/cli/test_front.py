@@ -89,6 +89,12 @@ def test_an_unreachable_sentinel_is_one_line_and_exit_2() -> None:
     assert done.stderr.count("\n") == 1 and "cannot use redis+sentinel://" in done.stderr, done.stderr
 
 
+def test_demo_without_redis_server_says_how_to_get_it() -> None:
+    done = hasession_cli("demo", env={"HASESSION_REDIS_SERVER": "/nonexistent/redis-server"})
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "redis-server not found" in done.stderr and "apt-get install redis-server" in done.stderr
+
+
 def test_a_missing_extra_names_the_pip_command(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(

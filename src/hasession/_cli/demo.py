@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from .. import AsyncSessionStore, InsecureCookieWarning, SessionStore
-from ..testing import SentinelTopology
-from ._common import CLI_EXTRA, described, require_extra
+from ..testing import HarnessError, SentinelTopology
+from ._common import CLI_EXTRA, CommandError, described, require_extra
 from ._users import Outcome, Phase, Tally, run_users
 
 __all__ = ["add_parser", "run"]
@@ -132,6 +132,13 @@ def run_app(label: str, app: Any, users: int, plan: list[Phase]) -> dict[str, Ta
 
 def run(args: argparse.Namespace) -> int:
     require_extra("cli", *CLI_EXTRA)
+    try:
+        return _run(args)
+    except HarnessError as exc:  # no redis-server, or it did not start: say so, without a traceback
+        raise CommandError(str(exc)) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     from .. import RetryPolicy
     from ._apps import baseline_app, hasession_app
 
