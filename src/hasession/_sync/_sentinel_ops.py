@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from .._commands import Batch, Call, Reply, text
 from .._exceptions import ConfigurationError, StoreError, StoreUnavailable
 from .._routing import Discover, Router, Send
-from .._sentinel import Begun, Event, SentinelRouter, Switched, parse_event, sentinel_peers
+from .._sentinel import Begun, Event, SentinelRouter, Switched, config_epoch, parse_event, sentinel_peers
 from .._store import StoreConfig
 from .._switchover import SwitchoverResult, is_master, master_offset, replica_offset
 from .._topology import Address
@@ -127,7 +127,8 @@ class SentinelOps:
         """Follow one Sentinel's events until the store closes, reconnecting as needed."""
         failures = 0
         while not self._closed:
-            client: Any = Redis(connection_pool=self._new_pool(address))
+            pool = self._new_pool(address)
+            client: Any = Redis(connection_pool=pool)
             pubsub: Any = client.pubsub(ignore_subscribe_messages=True)
             try:
                 assert isinstance(self._router, SentinelRouter)
@@ -136,6 +137,7 @@ class SentinelOps:
                     self._router.add_sentinels(sentinel_peers(peers))
                 self._ensure_watchers()  # Sentinels added since the store started are watched too
                 pubsub.psubscribe("*")
+                self._catch_up(client)
                 failures = 0
                 while not self._closed:
                     message = pubsub.get_message(timeout=0.5)
@@ -147,6 +149,19 @@ class SentinelOps:
             finally:
                 pubsub.close()
                 client.close()
+                pool.disconnect()  # a client given its pool leaves it open
+
+    def _catch_up(self, client: Any) -> None:
+        """What was published before we subscribed is lost: compare the Sentinel's epoch with ours."""
+        assert isinstance(self._router, SentinelRouter)
+        epoch = config_epoch(client.execute_command("SENTINEL", "MASTER", self._router.master_name))
+        with self._guard:
+            self._router.heard_epoch(epoch, time.monotonic())
+            stale = self._router.stale()
+        if stale:
+            log.info("hasession: a Sentinel reports a newer configuration (epoch %d): looking again", epoch)
+            self._news.notify()
+        self._drop(stale)
 
     def _on_event(self, channel: str, data: str) -> None:
         assert isinstance(self._router, SentinelRouter)
