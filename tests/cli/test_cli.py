@@ -40,7 +40,9 @@ def test_switchover_moves_the_master(redis_sentinel: SentinelTopology) -> None:
 
 def test_drill_passes_through_a_switchover(redis_sentinel: SentinelTopology) -> None:
     redis_sentinel.wait_for_replicas_synced()
-    done = hasession("drill", redis_sentinel.url, "--users", "5", "--seconds", "2", "--fault", "switchover")
+    done = hasession(
+        "drill", redis_sentinel.url, "--users", "5", "--seconds", "2", "--fault", "switchover", "--yes"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS: users saw nothing" in done.stdout
     assert "errors seen by users: 0" in done.stdout
