@@ -29,6 +29,8 @@ from aiohttp.typedefs import Handler
 from . import AsyncSessionStore, CookieOptions, Session, StoreError, set_cookie_header
 from ._web import (
     Adoption,
+    CallSite,
+    SecureCookieOverHttp,
     adopt,
     adoptable,
     answer_for,
@@ -83,9 +85,11 @@ class SessionMiddleware:
     ) -> None:
         #: The session store.
         self.store = store
+        origin = CallSite.find() or store.origin
         #: The cookie settings.
-        self.cookie = check_cookie_options(cookie)
+        self.cookie = check_cookie_options(cookie, origin)
         self.on_error = on_error
+        self.over_http = SecureCookieOverHttp(cookie, origin)
         #: Copies sessions from another library's store (see :mod:`hasession.migrate`).
         self.migrate_from = migrate_from
 
@@ -106,14 +110,12 @@ class SessionMiddleware:
         try:
             response = await handler(request)
         except web.HTTPException as exc:  # a raised redirect after log-in must save the session too
-            await self._commit(session, exc, request.get(_ADOPTION))
+            await self._commit(request, session, exc)
             raise
-        await self._commit(session, response, request.get(_ADOPTION))
+        await self._commit(request, session, response)
         return response
 
-    async def _commit(
-        self, session: Session, response: web.StreamResponse, adoption: Adoption | None = None
-    ) -> None:
+    async def _commit(self, request: web.Request, session: Session, response: web.StreamResponse) -> None:
         if not session_used(session):
             return
         if response.prepared:
@@ -123,6 +125,8 @@ class SessionMiddleware:
         response.headers["Vary"] = vary_cookie(response.headers.get("Vary"))
         if header is not None:
             response.headers.add("Set-Cookie", header)
+            self.over_http.check(request.scheme)
+        adoption = request.get(_ADOPTION)
         if adoption is not None and (expire := await asyncio.to_thread(adoption.finish, self.cookie.name)):
             response.headers.add("Set-Cookie", expire)
 

@@ -29,6 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import AsyncSessionStore, CookieOptions, Session, StoreError, set_cookie_header
 from ._web import (
     Adoption,
+    CallSite,
+    SecureCookieOverHttp,
     adopt,
     adoptable,
     answer_for,
@@ -63,6 +65,12 @@ class SessionMiddleware:
     :param eager: load the session before the app runs when the request carries a valid cookie.
     :param on_error: build the response for a store error instead of the default ``503``.
     :param migrate_from: copy sessions from another library's store (see :mod:`hasession.migrate`).
+    :param origin: the line of user code that :class:`~hasession.InsecureCookieWarning` names;
+        default: the caller, or, when Starlette builds the middleware, the line that made ``store``.
+
+    A ``Secure`` cookie set in answer to a plain ``http`` request (local development, a test
+    client on ``http://``) is never sent back, so every request would start a new session: the
+    first time it happens, an :class:`~hasession.InsecureCookieWarning` says how to fix it.
 
     .. versionadded:: 0.1
     """
@@ -76,15 +84,18 @@ class SessionMiddleware:
         eager: bool = False,
         on_error: ErrorHook | None = None,
         migrate_from: Migration | None = None,
+        origin: CallSite | None = None,
     ) -> None:
         self.app = app
         #: The session store.
         self.store = store
+        origin = origin or CallSite.find() or store.origin
         #: The cookie settings.
-        self.cookie = check_cookie_options(cookie)
+        self.cookie = check_cookie_options(cookie, origin)
         self.eager = eager
         self.on_error = on_error
         self.migrate_from = migrate_from
+        self.over_http = SecureCookieOverHttp(cookie, origin)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -141,6 +152,7 @@ class _Exchange:
         headers["Vary"] = vary_cookie(headers.get("Vary"))
         if header is not None:
             headers.append("Set-Cookie", header)
+            self.mw.over_http.check(self.scope.get("scheme", "http"))
         if self.adoption is not None:
             expire = await anyio.to_thread.run_sync(self.adoption.finish, self.mw.cookie.name)
             if expire is not None:
@@ -187,12 +199,19 @@ def init_app(
     """Add :class:`SessionMiddleware` to ``app`` (before it starts).
 
     :param store: the (async) store; the app owns it and should ``await store.close()`` at shutdown.
-    :param cookie: how the session cookie is written; warns if it is not ``Secure``.
+    :param cookie: how the session cookie is written; warns if it is not ``Secure``, or if it
+        is ``Secure`` and set over plain ``http`` (the warning names the line that called this).
     :param on_error: builds the response to a store error instead of the default 503/409 answer.
     :param migrate_from: copy sessions from another library's store (see :mod:`hasession.migrate`).
 
     .. versionadded:: 0.1
     """
+    origin = CallSite.find()
     app.add_middleware(
-        SessionMiddleware, store=store, cookie=cookie, on_error=on_error, migrate_from=migrate_from
+        SessionMiddleware,
+        store=store,
+        cookie=cookie,
+        on_error=on_error,
+        migrate_from=migrate_from,
+        origin=origin,
     )

@@ -211,6 +211,7 @@ def test_starsessions_users_move_over(redis_url: str, old_redis: redis.Redis) ->
 
 
 @pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")  # aiohttp-session's own keys
+@pytest.mark.filterwarnings("ignore::hasession.InsecureCookieWarning")  # aiohttp's test server is plain http
 def test_aiohttp_session_users_move_over(redis_url: str, old_redis: redis.Redis) -> None:
     aiohttp_session = pytest.importorskip("aiohttp_session")
     from aiohttp import web

@@ -14,6 +14,7 @@ import redis
 
 from .._redis import connection_kwargs
 from .._topology import Address, Cluster, ConnectionOptions, Sentinel, Topology
+from ._common import CommandError
 
 __all__ = ["ERRORS", "client", "cluster_addresses", "command", "primaries"]
 
@@ -58,13 +59,13 @@ def cluster_addresses(text: str, *, primaries_only: bool = False) -> list[Addres
 
 def primaries(topology: Topology) -> list[tuple[ConnectionOptions, Address]]:
     """Every node that holds sessions as a master: one for standalone and Sentinel, each primary
-    of a Cluster. Raises a redis-py error when none can be found."""
+    of a Cluster. Raises :class:`CommandError` when none can be found."""
     if isinstance(topology, Sentinel):
         return [(topology.options, _sentinel_master(topology))]
     if isinstance(topology, Cluster):
         return [(topology.options, a) for a in _cluster_primaries(topology)]
     if topology.address is None:
-        raise redis.ConnectionError("hasession's operator commands need a TCP address, not a Unix socket")
+        raise CommandError("this command needs a TCP address, not a Unix socket")
     return [(topology.options, topology.address)]
 
 
@@ -79,7 +80,7 @@ def _sentinel_master(topology: Sentinel) -> Address:
             continue
         if reply:
             return Address(str(reply[0]), int(reply[1]))
-    raise redis.ConnectionError(f"no Sentinel knows master {topology.master_name!r}: {failures}")
+    raise CommandError(f"no Sentinel knows master {topology.master_name!r}: {'; '.join(failures)}")
 
 
 def _cluster_primaries(topology: Cluster) -> list[Address]:
@@ -90,4 +91,4 @@ def _cluster_primaries(topology: Cluster) -> list[Address]:
                 return cluster_addresses(str(command(node, "CLUSTER", "NODES")), primaries_only=True)
         except ERRORS as exc:
             failures.append(f"{seed}: {exc}")
-    raise redis.ConnectionError(f"no Cluster seed answered: {failures}")
+    raise CommandError(f"no Cluster seed answered: {'; '.join(failures)}")

@@ -20,6 +20,7 @@ from .._check import SEVERITIES, Deployment, Finding, NodeFacts, SentinelFacts, 
 from .._config import RetryPolicy
 from .._topology import Address, Cluster, ConnectionOptions, Sentinel, Standalone, Topology
 from .._url import parse_url
+from ._common import described, resolve_url, url_arguments
 from ._nodes import ERRORS, client, cluster_addresses, command
 
 __all__ = ["add_parser", "gather", "run"]
@@ -38,21 +39,30 @@ CONFIG_KEYS = (
 
 
 def add_parser(sub: Any) -> None:
-    parser = sub.add_parser("check", help="check a deployment's settings for session safety")
-    parser.add_argument("url", help="hasession URL, e.g. redis+sentinel://h1:26379,h2:26379/mymaster")
+    parser = described(
+        sub,
+        "check",
+        "check a deployment's settings for session safety",
+        "Reads the settings of every Sentinel of the URL and of every node they know (or of every "
+        "Cluster node) with CONFIG GET, INFO and SENTINEL MASTER, never writing, and lists what to "
+        "fix: each finding with its severity, the reason and the setting to change. Exits 1 if "
+        "there is an error (with --strict, a warning too). See docs/deployment.md.",
+    )
+    url_arguments(parser, "the deployment, e.g. redis+sentinel://h1:26379,h2:26379/mymaster")
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
     parser.add_argument(
         "--hold-budget",
         type=float,
         default=RetryPolicy().hold_budget,
-        help="the RetryPolicy hold_budget your application uses (seconds)",
+        metavar="SECONDS",
+        help="the RetryPolicy hold_budget your application uses",
     )
     parser.add_argument("--strict", action="store_true", help="exit non-zero on warnings too")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    topology = parse_url(args.url)
+    topology = parse_url(resolve_url(args))
     deployment = replace(gather(topology), hold_budget=args.hold_budget)
     findings = check(deployment)
     print(render_json(topology, findings) if args.json else render_text(topology, findings))

@@ -29,10 +29,11 @@ from redis.exceptions import MovedError
 from .. import SessionPolicy, SessionStore
 from .._topology import Address, Topology
 from .._url import parse_url
+from ._common import CommandError, described, resolve_url, url_arguments
 from ._inventory import META, Row, Spread, key_pattern, public_id_of, row_of
 from ._nodes import client, command, primaries
 
-__all__ = ["add_parser"]
+__all__ = ["add_parser", "add_stats_parser", "scan_rows", "stats"]
 
 T = TypeVar("T")
 SECRET_ENV = "HASESSION_SECRET_KEY"
@@ -41,28 +42,50 @@ _BATCH = 200
 
 
 def add_parser(sub: Any) -> None:
-    """Add ``sessions`` (with ``list``, ``show`` and ``revoke``) and ``stats``."""
-    sessions = sub.add_parser("sessions", help="list, show or revoke stored sessions (public ids only)")
+    """Add ``sessions`` with its actions ``list``, ``show`` and ``revoke``."""
+    sessions = described(
+        sub,
+        "sessions",
+        "list, show or revoke stored sessions (public ids only)",
+        "Finds sessions with SCAN on every primary (never KEYS) and prints only public ids, from "
+        "which no cookie can be rebuilt. Listing or revoking a user's sessions needs the "
+        f"application's id hash key in ${SECRET_ENV}.",
+    )
     actions = sessions.add_subparsers(required=True, metavar="action")
-    listing = _common(actions.add_parser("list", help="list sessions (all, or one user's)"))
+    listing = _common(described(actions, "list", "list sessions", "List stored sessions, or one user's."))
     listing.add_argument("--user", help=f"only this user's sessions (needs ${SECRET_ENV})")
-    listing.add_argument("--limit", type=int, default=1000, help="print at most this many (0: all)")
+    listing.add_argument("--limit", type=int, default=1000, metavar="N", help="print at most N (0: all)")
     listing.set_defaults(func=run_list)
-    show = _common(actions.add_parser("show", help="show one session's metadata and fields"))
-    show.add_argument("public_id")
+    show = _common(described(actions, "show", "show one session", "One session's metadata and fields."))
+    show.add_argument("public_id", help="a public id, as `sessions list` prints it")
     show.add_argument("--values", action="store_true", help="also print the values (unencrypted stores)")
     show.set_defaults(func=run_show)
-    revoke = _common(actions.add_parser("revoke", help="revoke one session, or every session of a user"))
-    revoke.add_argument("public_id", nargs="?")
+    revoke = _common(
+        described(actions, "revoke", "revoke sessions", "Revoke one session, or every session of a user.")
+    )
+    revoke.add_argument("public_id", nargs="?", help="the session to revoke")
     revoke.add_argument("--user", help=f"the session's user, or every session of it (needs ${SECRET_ENV})")
     revoke.set_defaults(func=run_revoke)
-    stats = _common(sub.add_parser("stats", help="count, memory and TTL spread of the stored sessions"))
-    stats.add_argument("--memory-sample", type=int, default=1000, help="keys measured with MEMORY USAGE")
-    stats.set_defaults(func=run_stats)
+
+
+def add_stats_parser(sub: Any) -> None:
+    """Add ``stats``."""
+    stats_parser = described(
+        sub,
+        "stats",
+        "count, memory and TTL spread of the stored sessions",
+        "Scans every primary (SCAN, never KEYS) and reports the number of sessions, those with a "
+        "user, tombstones, the memory per session (MEMORY USAGE on a sample) and the TTL spread.",
+    )
+    _common(stats_parser)
+    stats_parser.add_argument(
+        "--memory-sample", type=int, default=1000, metavar="N", help="keys measured with MEMORY USAGE"
+    )
+    stats_parser.set_defaults(func=run_stats)
 
 
 def _common(parser: Any) -> Any:
-    parser.add_argument("url", help="the URL the application uses")
+    url_arguments(parser, "the URL the application uses")
     parser.add_argument(
         "--prefix", default=SessionPolicy().key_prefix, help="the key_prefix of SessionPolicy"
     )
@@ -110,11 +133,9 @@ def _rows(
 def _store(args: argparse.Namespace, *, needs_secret: bool) -> SessionStore:
     secret = os.environ.get(SECRET_ENV)
     if needs_secret and not secret:
-        raise SystemExit(
-            f"hasession: set ${SECRET_ENV} to the application's id_hash_key (or oldest secret key)"
-        )
+        raise CommandError(f"set ${SECRET_ENV} to the application's id_hash_key (or oldest secret key)")
     return SessionStore.from_url(
-        args.url,
+        resolve_url(args),
         secret_keys=secret or secrets.token_bytes(32),
         session=SessionPolicy(key_prefix=args.prefix),
         sentinel_events=False,
@@ -138,7 +159,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def _all_rows(args: argparse.Namespace) -> Iterator[Row]:
-    return (row for _, _, row in scan_rows(parse_url(args.url), args.prefix) if not row.tombstone)
+    return (row for _, _, row in scan_rows(parse_url(resolve_url(args)), args.prefix) if not row.tombstone)
 
 
 def _user_rows(args: argparse.Namespace) -> Iterator[Row]:
@@ -183,7 +204,7 @@ def _table(rows: list[Row]) -> str:
 
 def _public_id(text: str) -> str:
     if _PUBLIC_ID.fullmatch(text) is None:
-        raise SystemExit(f"hasession: {text!r} is not a public id (<tag>.<hash>, as `sessions list` prints)")
+        raise CommandError(f"{text!r} is not a public id (<tag>.<hash>, as `sessions list` prints)")
     return text
 
 
@@ -207,7 +228,7 @@ def run_show(args: argparse.Namespace) -> int:
         fields: dict[bytes, bytes] = command(node, "HGETALL", key)
         return fields, int(command(node, "PTTL", key))
 
-    fields, ttl = on_owner(parse_url(args.url), key, read)
+    fields, ttl = on_owner(parse_url(resolve_url(args)), key, read)
     if not fields or b"@d" in fields:
         print(f"no session {public_id}" + (" (revoked)" if fields else ""))
         return 1
@@ -248,7 +269,7 @@ def _value(raw: bytes) -> Any:
 
 def run_revoke(args: argparse.Namespace) -> int:
     if args.public_id is None and args.user is None:
-        raise SystemExit("hasession: give a public id, or --user to revoke every session of a user")
+        raise CommandError("give a public id, or --user to revoke every session of a user")
     with _store(args, needs_secret=args.user is not None) as store:
         if args.public_id is None:
             count = store.revoke_user(args.user)
@@ -263,7 +284,7 @@ def run_revoke(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    summary = stats(parse_url(args.url), args.prefix, memory_sample=args.memory_sample)
+    summary = stats(parse_url(resolve_url(args)), args.prefix, memory_sample=args.memory_sample)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
