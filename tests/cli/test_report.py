@@ -90,7 +90,19 @@ def test_demo_json_and_report(tmp_path: Path) -> None:
 def test_drill_report(redis_sentinel: SentinelTopology, tmp_path: Path) -> None:
     redis_sentinel.wait_for_replicas_synced()
     report = tmp_path / "drill.html"
-    done = hasession("drill", redis_sentinel.url, "--users", "3", "--seconds", "1", "--report", str(report))
+    done = hasession(
+        "drill",
+        redis_sentinel.url,
+        "--users",
+        "3",
+        "--seconds",
+        "1",
+        "--fault",
+        "switchover",
+        "--yes",
+        "--report",
+        str(report),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     page = report.read_text()
     assert "fault: switchover" in page
