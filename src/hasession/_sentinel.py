@@ -29,6 +29,16 @@ after ``ROLE`` on it says master (the Sentinel that named it moves to the front)
 Sentinel matters after a partition heals: the Sentinel that was cut off with the old master still
 names it, and the old master still says master until it is demoted, but a newer epoch wins. When
 no Sentinel answers, the last known master is used after its ``ROLE`` says master.
+
+The read lease (``replicated`` durability). A process cut off with the old master by a partition
+hears nothing from the Sentinels on the other side, and the old master keeps answering until it is
+demoted: it would serve sessions that the other side has since changed. So in ``replicated``
+durability a master is only used under a lease. The watchers ask every Sentinel for its view of the
+master (``SENTINEL MASTER``) several times a second; a Sentinel that names our master, not flagged
+down, with no ping outstanding for ``x`` ms, cannot judge it down before ``down-after - x`` ms from
+when we asked. While enough Sentinels vouch for it that fewer than ``quorum`` could have judged it
+down, no failover can have started: the master is the only one. When the lease lapses (this side
+was cut off), operations are held, and fail closed past the hold budget.
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ from ._exceptions import FailoverInProgress, MasterNotFound, StoreError, StoreUn
 from ._routing import Discover, Hold, NoScript, Plan, Router, Send, role_of
 from ._topology import Address
 
-__all__ = ["MasterView", "SentinelRouter", "config_epoch", "parse_event"]
+__all__ = ["MasterView", "SentinelRouter", "Vouch", "config_epoch", "lease_until", "parse_event", "vouch"]
 
 SWITCH_SECONDS = 15.0
 AVOID_SECONDS = 15.0
@@ -108,6 +118,49 @@ class MasterView:
     generation: int = 0
     #: The newest Sentinel configuration epoch seen: a master named under an older one is refused.
     epoch: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Vouch:
+    """One Sentinel's view of the master, as of a ``SENTINEL MASTER`` reply."""
+
+    address: Address
+    epoch: int
+    quorum: int
+    #: Monotonic time until which this Sentinel cannot have judged the master down (0: it does).
+    until: float
+
+
+#: Seconds taken off every lease for the time a reply takes to reach us and be read.
+LEASE_MARGIN = 0.05
+#: How often a watcher asks its Sentinel (a lease lasts ``down-after-milliseconds``).
+LEASE_POLL = 0.1
+
+
+def vouch(reply: object, asked_at: float) -> Vouch | None:
+    """What a ``SENTINEL MASTER`` reply, asked for at ``asked_at``, says for the lease."""
+    fields = _fields(reply)
+    try:
+        address = Address(fields["ip"], int(fields["port"]))
+        down_after, pending = int(fields["down-after-milliseconds"]), int(fields.get("last-ping-sent", 0))
+        quorum, epoch = int(fields["quorum"]), int(fields.get("config-epoch", -1))
+    except (KeyError, ValueError):
+        return None
+    flags = set(fields.get("flags", "").split(","))
+    healthy = not flags & {"s_down", "o_down", "failover_in_progress", "disconnected"}
+    until = asked_at + (down_after - pending) / 1000 - LEASE_MARGIN if healthy else 0.0
+    return Vouch(address, epoch, quorum, until)
+
+
+def lease_until(vouches: list[Vouch], view: MasterView, sentinels: int) -> float:
+    """Until when ``view``'s master is the only one: enough Sentinels vouch for it that fewer
+    than a quorum can have judged it down (and a majority, which any failover needs)."""
+    mine = sorted(
+        (v.until for v in vouches if v.address == view.address and v.epoch >= view.epoch), reverse=True
+    )
+    quorum = max((v.quorum for v in vouches), default=sentinels)
+    needed = max(sentinels // 2 + 1, sentinels - quorum + 1)
+    return mine[needed - 1] if len(mine) >= needed else 0.0
 
 
 def _lost(v: MasterView, e: Lost, now: float) -> MasterView:
@@ -275,13 +328,16 @@ def _ask_sentinels(sentinels: tuple[Address, ...], name: str) -> Flow[list[Named
 
 
 def config_epoch(reply: object) -> int:
-    """The ``config-epoch`` in a ``SENTINEL MASTER`` reply (a flat field/value list, or redis-py's dict)."""
+    """The ``config-epoch`` in a ``SENTINEL MASTER`` reply."""
+    return int(_fields(reply).get("config-epoch", -1))
+
+
+def _fields(reply: object) -> dict[str, str]:
+    """A ``SENTINEL MASTER`` reply (a flat field/value list, or redis-py's dict) as a dict."""
     if isinstance(reply, dict):
-        fields = {text(k): text(v) for k, v in reply.items()}
-    else:
-        items = [text(p) for p in reply] if isinstance(reply, list) else []
-        fields = dict(zip(items[::2], items[1::2], strict=False))
-    return int(fields.get("config-epoch", -1))
+        return {text(k): text(v) for k, v in reply.items()}
+    items = [text(p) for p in reply] if isinstance(reply, list) else []
+    return dict(zip(items[::2], items[1::2], strict=False))
 
 
 def discover(
@@ -339,10 +395,14 @@ def fresh_replicas(reply: object, max_staleness: float) -> list[Address]:
 class SentinelRouter(Router):
     """Routes every batch to the master that Sentinel names and ROLE confirms."""
 
-    def __init__(self, sentinels: tuple[Address, ...], master_name: str) -> None:
+    def __init__(self, sentinels: tuple[Address, ...], master_name: str, *, lease: bool = False) -> None:
         self.sentinels = sentinels
         self.master_name = master_name
         self.view = MasterView()
+        #: Whether the master is only used under a read lease (``replicated`` durability).
+        self.lease = lease
+        self._vouches: dict[Address, Vouch] = {}
+        self._lease_until = 0.0
         self._dropped: list[Address] = []
 
     @property
@@ -356,6 +416,8 @@ class SentinelRouter(Router):
     def plan(self, batch: Batch, now: float) -> Plan:
         view = self.view
         if view.state is State.KNOWN and view.address is not None:
+            if not self.leased(now):
+                return Hold(LEASE_POLL)  # cut off from the Sentinels: the master may be replaced
             return Send(view.address)
         if view.state is State.SWITCHING and now - view.since < SWITCH_SECONDS and view.hint is None:
             return Hold(PROBE_SECONDS * 5)
@@ -367,6 +429,20 @@ class SentinelRouter(Router):
         self.view = transition(old, event, now)
         if old.address is not None and self.view.address != old.address:
             self._dropped.append(old.address)
+        self._lease_until = lease_until(list(self._vouches.values()), self.view, len(self.sentinels))
+
+    def leased(self, now: float) -> bool:
+        return not self.lease or now < self._lease_until
+
+    def vouched(self, sentinel: Address, found: Vouch | None, now: float) -> bool:
+        """Record a Sentinel's view of the master; ``True`` when that renewed a lapsed lease."""
+        lapsed = now >= self._lease_until
+        if found is None:
+            self._vouches.pop(sentinel, None)
+        else:
+            self._vouches[sentinel] = found
+        self._lease_until = lease_until(list(self._vouches.values()), self.view, len(self.sentinels))
+        return lapsed and now < self._lease_until
 
     def failed(self, address: Address, error: StoreError, now: float) -> None:
         if isinstance(error, StoreUnavailable) and not _harmless(error):
