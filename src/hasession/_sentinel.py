@@ -20,6 +20,10 @@ States and the rules that move between them (one line per transition in ``_TRANS
                                                      that started before the switch was announced),
                                                      and for a configuration epoch older than the
                                                      newest one seen: never go back to an older master.
+                                                     An avoided master is taken back only when the
+                                                     failover was undone: a majority of Sentinels name
+                                                     it at the newest epoch, and the candidate is no
+                                                     master (a leader that died mid-way).
     SWITCHING    -- (time)            --> UNKNOWN    after SWITCH_SECONDS without news.
 
 Discovery follows Redis's Sentinel client guidelines: the candidate first; then every Sentinel is
@@ -95,6 +99,8 @@ class Found:
     address: Address
     #: The Sentinel configuration epoch that named it (-1: not named by a Sentinel's answer).
     epoch: int = -1
+    #: A master we avoid, taken back because the failover that replaced it was undone.
+    reverted: bool = False
 
 
 Event = Lost | Begun | Switched | Aborted | Found
@@ -204,7 +210,7 @@ def _aborted(v: MasterView, e: Aborted, now: float) -> MasterView:
 
 
 def _found(v: MasterView, e: Found, now: float) -> MasterView:
-    if e.address == v.avoid and now < v.avoid_until:
+    if e.address == v.avoid and now < v.avoid_until and not e.reverted:
         return v  # a lookup that began before Sentinel announced the switch: stale
     if e.epoch < v.epoch and e.epoch >= 0:
         return v  # named by a Sentinel that has not heard of a newer failover yet
@@ -215,6 +221,7 @@ def _found(v: MasterView, e: Found, now: float) -> MasterView:
         address=e.address,
         last=e.address,
         hint=None,
+        avoid=None if e.reverted else v.avoid,
         since=now,
         generation=v.generation + moved,
         epoch=max(v.epoch, e.epoch),
@@ -311,6 +318,9 @@ def _is_master(address: Address) -> Flow[bool]:
 
 #: A Sentinel's answer: the master it names, its configuration epoch, and the Sentinel's index.
 Named = tuple[Address, int, int]
+#: What discovery found: the master, the index of the Sentinel that named it (-1: none), the epoch
+#: (-1: none), and a fourth element ``True`` when it is an avoided master taken back on purpose.
+Discovered = tuple[Address, int, int] | tuple[Address, int, int, bool]
 
 
 def _ask_sentinels(sentinels: tuple[Address, ...], name: str) -> Flow[list[Named]]:
@@ -342,23 +352,38 @@ def _fields(reply: object) -> dict[str, str]:
 
 def discover(
     sentinels: tuple[Address, ...], name: str, view: MasterView, now: float
-) -> Flow[tuple[Address, int, int] | None]:
-    """Find the master; returns it, the index of the Sentinel that named it (-1: none), and the
-    configuration epoch it was named under (-1: not named by a Sentinel)."""
+) -> Flow[Discovered | None]:
+    """Find the master (see :data:`Discovered`)."""
     avoid = view.avoid if now < view.avoid_until else None
-    if view.hint is not None and view.hint != avoid and (yield from _is_master(view.hint)):
-        return view.hint, -1, -1
+    candidate_failed = False
+    if view.hint is not None and view.hint != avoid:
+        if (yield from _is_master(view.hint)):
+            return view.hint, -1, -1
+        candidate_failed = True
     named = yield from _ask_sentinels(sentinels, name)
     tried: set[Address] = set()
+    reverted = candidate_failed and _reverted(named, avoid, len(sentinels))
     for address, epoch, index in named:
-        if address == avoid or address in tried or epoch < view.epoch:
+        if (address == avoid and not reverted) or address in tried or epoch < view.epoch:
             continue
         tried.add(address)
         if (yield from _is_master(address)):
-            return address, index, epoch
+            # a fourth element tells the router that the avoided master was taken back on purpose
+            return (address, index, epoch, True) if address == avoid else (address, index, epoch)
     if not named and view.last is not None and view.last != avoid and (yield from _is_master(view.last)):
         return view.last, -1, -1
     return None
+
+
+def _reverted(named: list[Named], avoid: Address | None, sentinels: int) -> bool:
+    """Whether a failover we heard begin was undone: a majority of the Sentinels names the old
+    master at the newest epoch any of them reports, and the candidate is no master (checked by
+    the caller). A leader Sentinel that dies mid-way leaves exactly that: the others never heard
+    of its failover, and they turn the candidate back into a replica."""
+    if avoid is None or not named:
+        return False
+    top = named[0][1]
+    return sum(1 for address, epoch, _ in named if address == avoid and epoch == top) > sentinels // 2
 
 
 def replica_read(
@@ -455,10 +480,11 @@ class SentinelRouter(Router):
             raise MasterNotFound(
                 f"no Sentinel of {len(self.sentinels)} named a reachable master {self.master_name!r}"
             )
-        address, index, epoch = cast("tuple[Address, int, int]", result)
+        found = cast("Discovered", result)
+        address, index, epoch, reverted = found[0], found[1], found[2], len(found) > 3
         if index > 0:  # the Sentinel that answered goes first next time
             self.sentinels = (self.sentinels[index], *self.sentinels[:index], *self.sentinels[index + 1 :])
-        self.apply(Found(address, epoch), now)
+        self.apply(Found(address, epoch, reverted=reverted), now)
 
     def heard_epoch(self, epoch: int, now: float) -> None:
         """A Sentinel reports configuration ``epoch``: newer than our master's, so look again.

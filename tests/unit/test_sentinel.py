@@ -631,3 +631,49 @@ def test_lease_needs_enough_sentinels_that_fewer_than_a_quorum_can_judge_down() 
     assert lease_until([one, one, replace(one, until=NOW + 2)], view, 3) == NOW + 1
     two = Vouch(M1, 0, 2, NOW + 1)
     assert lease_until([two, replace(two, until=NOW + 3)], view, 3) == NOW + 1
+
+
+# -- a failover that is undone -------------------------------------------------------------------
+
+
+def test_an_undone_failover_gives_the_old_master_back() -> None:
+    """The leader Sentinel died mid-way: the others never heard of its failover, name the old
+    master at the same epoch, and turn the candidate back into a replica."""
+    view = MasterView(state=State.SWITCHING, hint=R1, avoid=M1, avoid_until=NOW + 15, last=M1, epoch=3)
+    answers = {
+        (R1, "ROLE"): REPLICA_ROLE,  # the candidate, converted back
+        (S2, "SENTINEL"): (named(M1), 3),
+        (S3, "SENTINEL"): (named(M1), 3),
+        (M1, "ROLE"): MASTER_ROLE,
+    }
+    asked, found = run(discover(SENTINELS, NAME, view, NOW), answers)
+    assert asked == [(R1, ROLE), (S1, ASK), (S2, ASK), (S3, ASK), (M1, ROLE)]
+    assert found == (M1, 1, 3, True)
+    router = SentinelRouter(SENTINELS, NAME)
+    router.view = view
+    router.discovered(found, NOW)
+    assert router.plan(GET, NOW) == Send(M1)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        # the candidate is the master now: the failover goes on
+        {(R1, "ROLE"): MASTER_ROLE, (S2, "SENTINEL"): (named(M1), 3), (S3, "SENTINEL"): (named(M1), 3)},
+        # only one Sentinel still names the old master
+        {(R1, "ROLE"): REPLICA_ROLE, (S2, "SENTINEL"): (named(M1), 3), (M1, "ROLE"): MASTER_ROLE},
+        # a newer epoch names another master
+        {
+            (R1, "ROLE"): REPLICA_ROLE,
+            (S1, "SENTINEL"): (named(R2), 4),
+            (S2, "SENTINEL"): (named(M1), 3),
+            (S3, "SENTINEL"): (named(M1), 3),
+            (M1, "ROLE"): MASTER_ROLE,
+        },
+    ],
+    ids=["candidate-promoted", "no-majority", "newer-epoch"],
+)
+def test_the_old_master_stays_avoided_while_the_failover_may_go_on(answers: Answers) -> None:
+    view = MasterView(state=State.SWITCHING, hint=R1, avoid=M1, avoid_until=NOW + 15, last=M1, epoch=3)
+    _, found = run(discover(SENTINELS, NAME, view, NOW), answers)
+    assert found is None or found[0] != M1
