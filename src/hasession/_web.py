@@ -7,15 +7,26 @@ would otherwise write four times lives here.
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ._config import CookieOptions
 from ._exceptions import ConcurrentUpdate, InsecureCookieWarning, StoreError, StoreUnavailable
 from ._session import Session
 
+if TYPE_CHECKING:
+    from .migrate import Migration
+
 __all__ = [
+    "Adoption",
+    "CallSite",
     "ErrorAnswer",
+    "SecureCookieOverHttp",
+    "adopt",
+    "adoptable",
     "answer_for",
     "check_cookie_options",
     "log_store_error",
@@ -73,12 +84,128 @@ def vary_cookie(existing: str | None) -> str:
     return existing if any(p.lower() in ("cookie", "*") for p in parts) else f"{existing}, Cookie"
 
 
-def check_cookie_options(options: CookieOptions) -> CookieOptions:
-    """Warn about settings that are unsafe outside local development; return ``options``."""
+#: Packages whose frames are never the user's line: a site found inside them means the adapter
+#: was built by the framework (Starlette builds its middleware at the first request).
+_FRAMEWORKS = frozenset(
+    {"starlette", "fastapi", "flask", "werkzeug", "aiohttp", "django", "anyio", "asyncio"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CallSite:
+    """The line of user code that set something up: the line hasession's warnings name.
+
+    .. versionadded:: 0.1
+    """
+
+    filename: str
+    lineno: int
+    module: str
+    registry: dict[Any, Any]
+
+    @classmethod
+    def find(cls) -> CallSite | None:
+        """The first caller outside hasession; ``None`` when that caller is a framework, not user code."""
+        frame = sys._getframe(1)
+        while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("hasession."):
+            frame = frame.f_back
+        module = str(frame.f_globals.get("__name__", ""))
+        if module.partition(".")[0] in _FRAMEWORKS | {"hasession"}:
+            return None
+        registry = frame.f_globals.setdefault("__warningregistry__", {})
+        return cls(frame.f_code.co_filename, frame.f_lineno, module, registry)
+
+    def warn(self, message: str, category: type[Warning]) -> None:
+        """Issue ``message`` as if this line had raised it (so filters and "once" apply there)."""
+        warnings.warn_explicit(message, category, self.filename, self.lineno, self.module, self.registry)
+
+
+def _warn(site: CallSite | None, message: str) -> None:
+    if site is None:
+        warnings.warn(message, InsecureCookieWarning, stacklevel=3)
+    else:
+        site.warn(message, InsecureCookieWarning)
+
+
+def check_cookie_options(options: CookieOptions, site: CallSite | None = None) -> CookieOptions:
+    """Warn about settings that are unsafe outside local development; return ``options``.
+
+    The warning names ``site``, by default the first caller outside hasession.
+    """
     if not options.secure:
-        warnings.warn(
-            "hasession: the session cookie is not Secure; use this only in local development",
-            InsecureCookieWarning,
-            stacklevel=3,
-        )
+        message = "hasession: the session cookie is not Secure; use this only in local development"
+        _warn(site or CallSite.find(), message)
     return options
+
+
+class SecureCookieOverHttp:
+    """Warns once when a ``Secure`` session cookie is set in answer to a plain ``http`` request.
+
+    Browsers (but on ``localhost``) and test clients do not send such a cookie back, so every
+    request starts a new session, silently. ``site`` is the user's line to name.
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = ("_armed", "_site")
+
+    def __init__(self, cookie: CookieOptions, site: CallSite | None) -> None:
+        self._armed = cookie.secure
+        self._site = site
+
+    def check(self, scheme: str) -> None:
+        """Call it for a response that sets the cookie, with the request's scheme."""
+        if self._armed and scheme == "http":
+            self._armed = False
+            _warn(
+                self._site,
+                "hasession: a Secure session cookie was set in answer to a plain http:// request; "
+                "clients do not send it back over http, so every request starts a new session. "
+                "For local http use CookieOptions(secure=False); behind a proxy that terminates TLS, "
+                "make the server trust its X-Forwarded-Proto header (e.g. uvicorn --proxy-headers "
+                "--forwarded-allow-ips=...).",
+            )
+
+
+# -- migration from another library (hasession.migrate) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Adoption:
+    """A session whose data this request copied from another library's store."""
+
+    migration: Migration
+    old_cookie: str
+
+    def finish(self, cookie_name: str) -> str | None:
+        """Once the new session is saved: delete the old one if configured, and return the
+        ``Set-Cookie`` value that expires the old cookie (None if hasession reuses its name)."""
+        if self.migration.delete_old:
+            self.migration.reader.delete(self.old_cookie)
+        return self.migration.expire_old_cookie(cookie_name)
+
+
+def adoptable(session: Session, cookies: Mapping[str, str], migration: Migration | None) -> str | None:
+    """The old library's cookie, when this request should try a migration (no I/O): the request
+    has no valid hasession cookie and does carry the old one."""
+    if migration is None or session.sid is not None:
+        return None
+    return cookies.get(migration.reader.cookie_name) or None
+
+
+def adopt(session: Session, old_cookie: str, migration: Migration) -> Adoption | None:
+    """Copy the old session's data into the new ``session`` (blocking I/O: async adapters run
+    this in a thread). The session is then modified, so the adapter saves it and sets the
+    hasession cookie, and later requests no longer try the old store."""
+    try:
+        data = migration.reader.read(old_cookie)
+    except Exception as exc:  # the old store's errors (its client, its format) must not fail the request
+        log.error("hasession: could not migrate a session from %s: %r", type(migration.reader).__name__, exc)
+        return None
+    if not data:
+        return None
+    session.update(data)
+    if migration.user_id is not None:
+        session.user_id = migration.user_id(data)
+    log.info("hasession: migrated a session from %s", type(migration.reader).__name__)
+    return Adoption(migration, old_cookie)
