@@ -24,7 +24,7 @@ from ._keys import KeySchema
 from ._options import check_option_names, option_fields
 from ._routing import Router, StandaloneRouter
 from ._sentinel import SentinelRouter
-from ._session import Session
+from ._session import Session, state_of
 from ._topology import Address, Cluster, Sentinel, Standalone, Topology
 from ._web import CallSite
 
@@ -195,7 +195,10 @@ class StoreBase:
 
     def public_id(self, session: Session) -> str | None:
         """An id of ``session`` that is safe to log and show (it cannot be used as a cookie)."""
-        return self._ctx.public_id(session)
+        state = state_of(session)
+        if state.sid is None or session.new:  # ``new`` loads a sync store's session first
+            return None
+        return self._ctx.public_id(state)
 
     def _canary_due(self) -> bool:
         return self._canary_watch and time.monotonic() >= self._canary_next and self._router.settled

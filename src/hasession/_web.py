@@ -14,7 +14,7 @@ from typing import Any
 
 from ._config import CookieOptions
 from ._exceptions import ConcurrentUpdate, InsecureCookieWarning, StoreError, StoreUnavailable
-from ._session import Session
+from ._session import Session, state_of
 
 __all__ = [
     "CallSite",
@@ -66,7 +66,8 @@ def log_store_error(exc: StoreError, where: str) -> None:
 def session_used(session: Session) -> bool:
     """Whether the request loaded or touched its session, so the response depends on it (and is
     saved, and varies on ``Cookie``)."""
-    return session.loaded and (session.sid is not None or session.accessed or session.modified)
+    state = state_of(session)
+    return state.loaded and (state.sid is not None or state.accessed or state.modified)
 
 
 def vary_cookie(existing: str | None) -> str:

@@ -8,7 +8,7 @@ from hasession._cluster import ClusterRouter
 from hasession._config import Secret
 from hasession._routing import Send, StandaloneRouter
 from hasession._sentinel import SentinelRouter
-from hasession._session import Session, StoredSession
+from hasession._session import Session, StoredSession, state_of
 from hasession._store import Stats, StoreBase, StoreConfig, make_router
 from hasession._topology import Address, Cluster, Sentinel, Standalone
 
@@ -50,7 +50,7 @@ def test_public_id_of_a_stored_session_only() -> None:
     store = StoreBase(StoreConfig.from_url("redis://cache", secret_keys=KEYS))
     sid = store._ctx.ids.new()
     session = Session(sid)
-    session.fill(StoredSession(data={}))
+    state_of(session).fill(StoredSession(data={}))
     public = store.public_id(session)
     assert public == f"{sid.tag}.{sid.hashed}"
     assert sid.value not in public

@@ -32,7 +32,7 @@ from .._redis import connection_kwargs, map_redis_errors, reply_error
 from .._retry import RetryState
 from .._routing import Discover, Hold, NoScript, Redirected
 from .._sentinel import SentinelRouter, replica_read
-from .._session import Session
+from .._session import Session, state_of
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
 from .._topology import Address, Sentinel, Standalone
 from .._watcher import Watchers
@@ -99,13 +99,14 @@ class SessionStore(SentinelOps, StoreBase):
 
     def load_into(self, session: Session, *, budget: float | None = None) -> None:
         """Load an opened session, if it is not loaded yet."""
-        if session.loaded or session.sid is None:
+        state = state_of(session)
+        if state.loaded or state.sid is None:
             return
-        session.fill(self._run(self._ctx.load(session.sid, self._now_ms()), budget))
+        state.fill(self._run(self._ctx.load(state.sid, self._now_ms()), budget))
 
     def save(self, session: Session, *, budget: float | None = None) -> SaveResult:
         """Write what the request changed (often nothing) and say what to do with the cookie."""
-        return self._run(self._ctx.save(session, self._now_ms(), self._request_id()), budget)
+        return self._run(self._ctx.save(state_of(session), self._now_ms(), self._request_id()), budget)
 
     def sessions_of(self, user_id: str, *, budget: float | None = None) -> list[SessionInfo]:
         """The live sessions of a user."""
