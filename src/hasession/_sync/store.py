@@ -1,7 +1,5 @@
-"""The sync session store: runs the sans-IO flows on redis-py's connections.
-
-GENERATED from ``_async/store.py`` by ``scripts/unasync.py``: do not edit by hand.
-"""
+# GENERATED from src/hasession/_async/store.py by scripts/unasync.py: do not edit.
+"""The sync session store: runs the sans-IO flows on redis-py's connections."""
 
 from __future__ import annotations
 
