@@ -31,7 +31,7 @@ from ._exceptions import (
     TamperedSession,
     UndecodableSession,
 )
-from ._flows import SaveResult, SessionInfo
+from ._results import SaveResult, SessionInfo
 from ._session import Session
 from ._store import Stats, StoreConfig, StoreOptions
 from ._switchover import SwitchoverResult

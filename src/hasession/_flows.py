@@ -18,48 +18,15 @@ from ._config import DurabilityPolicy, SessionPolicy
 from ._exceptions import ConcurrentUpdate, SessionDataError, SessionTooLarge, StoreResponseError
 from ._ids import IdCodec, SessionId
 from ._keys import KeySchema
+from ._results import KEEP, SaveResult, SessionInfo
 from ._scripts import CANARY, CYCLE, DESTROY, INDEX_ADD, LOAD, LOAD_FENCED, SAVE
 from ._session import SessionState, StoredSession
 
-__all__ = ["Context", "SaveResult", "SessionInfo"]
+__all__ = ["SessionFlows"]
 
 log = logging.getLogger("hasession")
 _DATA = "."
 _USER = "@u"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SaveResult:
-    """What the response must do with the cookie after a save.
-
-    .. versionadded:: 0.1
-    """
-
-    #: ``"set"``: send ``value``; ``"delete"``: expire the cookie; ``"keep"``: the browser's
-    #: cookie is still right.
-    cookie: Literal["set", "delete", "keep"]
-    #: The signed cookie value of the stored session (also with ``"keep"``).
-    value: str | None = None
-    #: The sliding TTL was refreshed: a cookie with ``Max-Age`` should be re-sent.
-    refresh: bool = False
-    #: Whether Redis was written.
-    wrote: bool = False
-
-
-KEEP = SaveResult(cookie="keep")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionInfo:
-    """One session of a user, as listed by ``sessions_of``: safe to show, cannot log anyone in.
-
-    .. versionadded:: 0.1
-    """
-
-    public_id: str
-    created_ms: int
-    last_seen_ms: int
-    expires_ms: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,8 +40,9 @@ class _Delta:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Context:
-    """Everything the flows need, built once per store."""
+class SessionFlows:
+    """The sans-IO operations of one store (load, save, revoke, ...) and everything they need,
+    built once per store."""
 
     ids: IdCodec
     keys: KeySchema

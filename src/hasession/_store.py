@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 from ._codec import Codec
 from ._config import DurabilityPolicy, RetryPolicy, Secret, SessionPolicy
 from ._exceptions import ConfigurationError
-from ._flows import Context
+from ._flows import SessionFlows
 from ._ids import IdCodec
 from ._keys import KeySchema
 from ._options import check_option_names, option_fields
@@ -178,7 +178,7 @@ class StoreBase:
         #: The line of user code that made this store: adapters' warnings name it when they
         #: cannot name their own set-up line (Starlette builds its middleware lazily).
         self.origin = CallSite.find()
-        self._ctx = Context(
+        self._ctx = SessionFlows(
             ids=IdCodec(config.secret_keys, hash_key=config.id_hash_key),
             keys=KeySchema(config.session.key_prefix),
             codec=Codec(config.encryption_keys),

@@ -24,9 +24,10 @@ from hasession._exceptions import (
     SessionTooLarge,
     StoreResponseError,
 )
-from hasession._flows import Context, SaveResult, SessionInfo, _context
+from hasession._flows import SessionFlows, _context
 from hasession._ids import IdCodec, SessionId
 from hasession._keys import KeySchema
+from hasession._results import SaveResult, SessionInfo
 from hasession._scripts import CANARY, CYCLE, DESTROY, INDEX_ADD, LOAD, SAVE
 from hasession._session import Session, state_of
 
@@ -43,8 +44,10 @@ OK: Reply = [b"OK", b"4"]
 RID = "req-1"
 
 
-def make_ctx(*, encrypt: bool = False, durability: DurabilityPolicy | None = None, **policy: Any) -> Context:
-    return Context(
+def make_ctx(
+    *, encrypt: bool = False, durability: DurabilityPolicy | None = None, **policy: Any
+) -> SessionFlows:
+    return SessionFlows(
         ids=IdCodec([KEY]),
         keys=KeySchema(),
         codec=Codec([ENCRYPTION_KEY] if encrypt else ()),
@@ -69,7 +72,7 @@ def drive(flow: Flow[T], *replies: list[Reply]) -> tuple[list[Batch], T]:
 
 
 def stored_hash(
-    ctx: Context,
+    ctx: SessionFlows,
     sid: SessionId,
     data: dict[str, Any],
     *,
@@ -88,7 +91,7 @@ def stored_hash(
     return flat
 
 
-def loaded(ctx: Context, data: dict[str, Any], **meta: Any) -> Session:
+def loaded(ctx: SessionFlows, data: dict[str, Any], **meta: Any) -> Session:
     sid = ctx.ids.new()
     session = Session(sid)
     _, stored = drive(ctx.load(sid, NOW), [stored_hash(ctx, sid, data, **meta)])
@@ -117,11 +120,11 @@ def save_args(batch: Batch) -> tuple[tuple[Any, ...], dict[str, bytes], list[str
     return command.args[:6], *delta(command.args[6:])
 
 
-def public(ctx: Context, sid: SessionId) -> str:
+def public(ctx: SessionFlows, sid: SessionId) -> str:
     return ctx.keys.public_id(sid)
 
 
-def index_of(ctx: Context, user: str) -> str:
+def index_of(ctx: SessionFlows, user: str) -> str:
     return ctx.keys.user_index(ctx.ids.hash_user(user))
 
 
@@ -300,7 +303,7 @@ def test_in_place_mutation_of_a_loaded_value_is_written(
 # -- save: new sessions ----------------------------------------------------------------------
 
 
-def _created(ctx: Context, batch: Batch, result: SaveResult) -> SessionId:
+def _created(ctx: SessionFlows, batch: Batch, result: SaveResult) -> SessionId:
     """The id a create batch stored, checked against the cookie."""
     assert result.cookie == "set"
     assert result.wrote
@@ -607,42 +610,42 @@ def test_clearing_the_user_deletes_the_field_and_unindexes() -> None:
 # -- durability and idempotence of every write ----------------------------------------------------
 
 
-def _update(ctx: Context) -> list[Batch]:
+def _update(ctx: SessionFlows) -> list[Batch]:
     session = loaded(ctx, {"a": 1}, user="alice")
     session["a"] = 2
     session.user_id = "bob"
     return drive(ctx.save(state_of(session), NOW, RID), [OK], [1], [1])[0]
 
 
-def _create(ctx: Context) -> list[Batch]:
+def _create(ctx: SessionFlows) -> list[Batch]:
     session = Session()
     session["a"] = 1
     session.user_id = "alice"
     return drive(ctx.save(state_of(session), NOW, RID), [[b"COLLISION"]], [OK], [1])[0]
 
 
-def _cycle(ctx: Context) -> list[Batch]:
+def _cycle(ctx: SessionFlows) -> list[Batch]:
     session = loaded(ctx, {"a": 1}, user="alice")
     session.user_id = "bob"
     session.cycle_id()
     return drive(ctx.save(state_of(session), NOW, RID), [OK], [1], [1])[0]
 
 
-def _destroy(ctx: Context) -> list[Batch]:
+def _destroy(ctx: SessionFlows) -> list[Batch]:
     session = loaded(ctx, {"a": 1}, user="alice")
     session.destroy()
     return drive(ctx.save(state_of(session), NOW, RID), [1], [1])[0]
 
 
-def _revoke(ctx: Context) -> list[Batch]:
+def _revoke(ctx: SessionFlows) -> list[Batch]:
     return drive(ctx.revoke(public(ctx, ctx.ids.new()), "alice"), [1], [1])[0]
 
 
-def _canary(ctx: Context) -> list[Batch]:
+def _canary(ctx: SessionFlows) -> list[Batch]:
     return drive(ctx.canary("token"), [[b"new", b"token"]])[0]
 
 
-WRITES: dict[str, Callable[[Context], list[Batch]]] = {
+WRITES: dict[str, Callable[[SessionFlows], list[Batch]]] = {
     "update": _update,
     "create": _create,
     "cycle": _cycle,
@@ -656,7 +659,7 @@ IDEMPOTENT_CALLS = {"ZREM"}
 
 @pytest.mark.parametrize("scenario", WRITES.values(), ids=WRITES.keys())
 def test_replicated_durability_puts_a_wait_after_every_write(
-    scenario: Callable[[Context], list[Batch]],
+    scenario: Callable[[SessionFlows], list[Batch]],
 ) -> None:
     durability = DurabilityPolicy(mode="replicated", replicas=2, wait_timeout_ms=300)
     batches = scenario(make_ctx(durability=durability))
@@ -671,14 +674,14 @@ def test_replicated_durability_puts_a_wait_after_every_write(
 
 
 @pytest.mark.parametrize("scenario", WRITES.values(), ids=WRITES.keys())
-def test_async_durability_sends_no_wait(scenario: Callable[[Context], list[Batch]]) -> None:
+def test_async_durability_sends_no_wait(scenario: Callable[[SessionFlows], list[Batch]]) -> None:
     for batch in scenario(make_ctx()):
         assert batch.wait_replicas == 0
         assert all(args[0] != "WAIT" for args in batch.wire())
 
 
 @pytest.mark.parametrize("scenario", WRITES.values(), ids=WRITES.keys())
-def test_every_write_is_an_idempotent_command(scenario: Callable[[Context], list[Batch]]) -> None:
+def test_every_write_is_an_idempotent_command(scenario: Callable[[SessionFlows], list[Batch]]) -> None:
     for batch in scenario(make_ctx(durability=DurabilityPolicy(mode="replicated"))):
         assert batch.node is None  # routed by key, retried by the driver
         for command in batch.commands:
@@ -796,11 +799,11 @@ def test_canary_plants_its_token() -> None:
 def test_a_bad_value_is_dropped_alone_when_the_fast_path_cannot_parse_the_session() -> None:
     from hasession._codec import Codec
     from hasession._config import DurabilityPolicy, Secret, SessionPolicy
-    from hasession._flows import Context
+    from hasession._flows import SessionFlows
     from hasession._ids import IdCodec
     from hasession._keys import KeySchema
 
-    ctx = Context(
+    ctx = SessionFlows(
         ids=IdCodec([Secret("k" * 32)]),
         keys=KeySchema(),
         codec=Codec(),

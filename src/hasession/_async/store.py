@@ -28,8 +28,8 @@ from .._exceptions import (
     StoreProtocolError,
     StoreUnavailable,
 )
-from .._flows import SaveResult, SessionInfo
 from .._redis import connection_kwargs, map_redis_errors, reply_error
+from .._results import SaveResult, SessionInfo
 from .._retry import RetryState
 from .._routing import Discover, Hold, NoScript, Redirected
 from .._sentinel import SentinelRouter, replica_read
