@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
@@ -144,13 +145,19 @@ class Stats:
     shed: int = 0
     #: Times the store was found empty after it had held data (Redis restarted without persistence).
     data_resets: int = 0
-    #: Loads answered by a replica while no master was known.
-    degraded_reads: int = 0
+    #: Loads answered by a replica while no master was known (allowed by ``StoreConfig.degraded_reads``).
+    replica_loads: int = 0
     #: Cluster ``MOVED`` and ``ASK`` redirections followed.
     redirects: int = 0
 
     def snapshot(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @property
+    def degraded_reads(self) -> int:
+        """Deprecated: :attr:`replica_loads` (``StoreConfig.degraded_reads`` is a number of seconds)."""
+        warnings.warn("Stats.degraded_reads is now Stats.replica_loads", DeprecationWarning, stacklevel=2)
+        return self.replica_loads
 
 
 def make_router(config: StoreConfig) -> Router:

@@ -26,7 +26,7 @@ __all__ = ["StoreCollector", "register"]
 _HELP = {
     "operations": "Store operations run",
     "round_trips": "Round trips to Redis (one per batch of pipelined commands, retries included)",
-    "degraded_reads": "Loads answered by a replica while no master was known",
+    "replica_loads": "Loads answered by a replica while no master was known",
     "redirects": "Cluster MOVED and ASK redirections followed",
     "held": "Operations held (retried or waiting) through a failover",
     "retries": "Failed tries that were retried",

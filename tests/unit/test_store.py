@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from hasession._cluster import ClusterRouter
 from hasession._config import Secret
 from hasession._routing import Send, StandaloneRouter
@@ -67,3 +69,10 @@ def test_public_id_of_a_stored_session_only() -> None:
     assert public == f"{sid.tag}.{sid.hashed}"
     assert sid.value not in public
     assert store.public_id(Session()) is None
+
+
+def test_the_old_name_of_replica_loads_still_reads_with_a_deprecation_warning() -> None:
+    stats = Stats(replica_loads=4)
+    with pytest.warns(DeprecationWarning, match="replica_loads"):
+        assert stats.degraded_reads == 4
+    assert "degraded_reads" not in stats.snapshot()

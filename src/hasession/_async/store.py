@@ -292,7 +292,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
             self._router.sentinels, self._router.master_name, fallback, self.config.degraded_reads
         )
         replies = await self._run_targeted(flow)
-        self.stats.degraded_reads += replies is not None
+        self.stats.replica_loads += replies is not None
         return replies
 
     async def _run_targeted(self, flow: Flow[T]) -> T:

@@ -283,7 +283,7 @@ class SessionStore(SentinelOps, StoreBase):
             self._router.sentinels, self._router.master_name, fallback, self.config.degraded_reads
         )
         replies = self._run_targeted(flow)
-        self.stats.degraded_reads += replies is not None
+        self.stats.replica_loads += replies is not None
         return replies
 
     def _run_targeted(self, flow: Flow[T]) -> T:
