@@ -332,7 +332,8 @@ class SessionStore(SentinelOps, StoreBase):
             with map_redis_errors(address):
                 conn = pool.get_connection()
         except (TypeError, ValueError, AttributeError) as exc:
-            raise self._closed_under_us(address, pool, exc) from exc
+            self._raise_if_closed_under_us(address, pool, exc)
+            raise
         try:
             try:
                 return batch.settle(self._roundtrip(conn, address, batch.wire(), batch.timeout))
@@ -343,23 +344,24 @@ class SessionStore(SentinelOps, StoreBase):
                 conn.disconnect()
             raise
         except (TypeError, ValueError, AttributeError) as exc:
-            raise self._closed_under_us(address, pool, exc) from exc
+            self._raise_if_closed_under_us(address, pool, exc)
+            raise
         except BaseException:  # cancelled mid-reply: the connection state is unknown
             conn.disconnect()
             raise
         finally:
             pool.release(conn)
 
-    def _closed_under_us(self, address: Address, pool: Any, exc: Exception) -> Exception:
-        """What to raise for a redis-py internal error on a connection.
+    def _raise_if_closed_under_us(self, address: Address, pool: Any, exc: Exception) -> None:
+        """Raise a lost connection for a redis-py internal error on a connection we closed.
 
         When its master is replaced we close every connection to it, including ones another
         thread or task is using; redis-py then fails on the dead socket in odd ways (``TypeError``
-        from ``select``). That is a lost connection, retried like one. Otherwise it is a bug.
+        from ``select``). That is a lost connection, retried like one. Otherwise it is a bug: the
+        caller re-raises ``exc`` itself (never as its own ``__cause__``).
         """
-        if self._pools.get(address) is pool:
-            return exc
-        return StoreConnectionError(f"{address}: connection closed by a master switch")
+        if self._pools.get(address) is not pool:
+            raise StoreConnectionError(f"{address}: connection closed by a master switch") from exc
 
     def _roundtrip(
         self, conn: Any, address: Address, commands: list[Any], timeout: float | None
