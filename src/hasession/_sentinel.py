@@ -323,18 +323,21 @@ Named = tuple[Address, int, int]
 Discovered = tuple[Address, int, int] | tuple[Address, int, int, bool]
 
 
-def _ask_sentinels(sentinels: tuple[Address, ...], name: str) -> Flow[list[Named]]:
-    """Every Sentinel's answer, newest configuration epoch first (then in the Sentinels' order)."""
+def _ask_sentinels(sentinels: tuple[Address, ...], name: str) -> Flow[tuple[list[Named], bool]]:
+    """Every Sentinel's answer, newest configuration epoch first (then in the Sentinels' order),
+    and whether any of them is running a failover of the master."""
     named: list[Named] = []
+    busy = False
     for i, sentinel in enumerate(sentinels):
         lookup = ("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
         try:
             address, master = yield _ask(sentinel, lookup, ("SENTINEL", "MASTER", name))
+            busy = busy or "failover_in_progress" in _fields(master).get("flags", "")
             if address:
                 named.append((_addr(*(text(p) for p in address)), config_epoch(master), i))  # type: ignore[attr-defined]
         except (StoreError, TypeError, ValueError):  # down, frozen, or does not know the name
             continue
-    return sorted(named, key=lambda n: (-n[1], n[2]))
+    return sorted(named, key=lambda n: (-n[1], n[2])), busy
 
 
 def config_epoch(reply: object) -> int:
@@ -360,9 +363,9 @@ def discover(
         if (yield from _is_master(view.hint)):
             return view.hint, -1, -1
         candidate_failed = True
-    named = yield from _ask_sentinels(sentinels, name)
+    named, busy = yield from _ask_sentinels(sentinels, name)
     tried: set[Address] = set()
-    reverted = candidate_failed and _reverted(named, avoid, len(sentinels))
+    reverted = candidate_failed and not busy and _reverted(named, avoid, len(sentinels))
     for address, epoch, index in named:
         if (address == avoid and not reverted) or address in tried or epoch < view.epoch:
             continue
@@ -377,9 +380,11 @@ def discover(
 
 def _reverted(named: list[Named], avoid: Address | None, sentinels: int) -> bool:
     """Whether a failover we heard begin was undone: a majority of the Sentinels names the old
-    master at the newest epoch any of them reports, and the candidate is no master (checked by
-    the caller). A leader Sentinel that dies mid-way leaves exactly that: the others never heard
-    of its failover, and they turn the candidate back into a replica."""
+    master at the newest epoch any of them reports, and (checked by the caller) no Sentinel that
+    answers is running a failover and the candidate is no master. A leader Sentinel that dies
+    mid-way leaves exactly that: the others never heard of its failover, and turn the candidate
+    back into a replica. While the leader runs it, its ``SENTINEL MASTER`` flags say
+    ``failover_in_progress``, and the candidate may not have become master yet."""
     if avoid is None or not named:
         return False
     top = named[0][1]

@@ -235,8 +235,10 @@ def run(flow: Flow[Any], answers: Answers) -> tuple[list[tuple[Address, tuple[An
         if isinstance(answer, StoreError):
             value, error = None, answer
         elif len(batch.commands) == 2:  # get-master-addr-by-name, then SENTINEL MASTER
-            address, epoch = answer if isinstance(answer, tuple) else (answer, 0)
-            value, error = [address, [b"name", NAME.encode(), b"config-epoch", str(epoch).encode()]], None
+            address, epoch, *flags = answer if isinstance(answer, tuple) else (answer, 0)
+            state = [b"name", NAME.encode(), b"config-epoch", str(epoch).encode()]
+            state += [b"flags", ",".join(["master", *flags]).encode()]
+            value, error = [address, state], None
         else:
             value, error = [answer], None
 
@@ -662,6 +664,14 @@ def test_an_undone_failover_gives_the_old_master_back() -> None:
         {(R1, "ROLE"): MASTER_ROLE, (S2, "SENTINEL"): (named(M1), 3), (S3, "SENTINEL"): (named(M1), 3)},
         # only one Sentinel still names the old master
         {(R1, "ROLE"): REPLICA_ROLE, (S2, "SENTINEL"): (named(M1), 3), (M1, "ROLE"): MASTER_ROLE},
+        # the leader is still running the failover: the candidate is not promoted yet
+        {
+            (R1, "ROLE"): REPLICA_ROLE,
+            (S1, "SENTINEL"): (named(M1), 3, "failover_in_progress"),
+            (S2, "SENTINEL"): (named(M1), 3),
+            (S3, "SENTINEL"): (named(M1), 3),
+            (M1, "ROLE"): MASTER_ROLE,
+        },
         # a newer epoch names another master
         {
             (R1, "ROLE"): REPLICA_ROLE,
@@ -671,7 +681,7 @@ def test_an_undone_failover_gives_the_old_master_back() -> None:
             (M1, "ROLE"): MASTER_ROLE,
         },
     ],
-    ids=["candidate-promoted", "no-majority", "newer-epoch"],
+    ids=["candidate-promoted", "no-majority", "failover-running", "newer-epoch"],
 )
 def test_the_old_master_stays_avoided_while_the_failover_may_go_on(answers: Answers) -> None:
     view = MasterView(state=State.SWITCHING, hint=R1, avoid=M1, avoid_until=NOW + 15, last=M1, epoch=3)
