@@ -1,4 +1,4 @@
-"""The Sentinel fault matrix (HA-NOTES §6) on real topologies, under concurrent load.
+"""The Sentinel faults of docs/design.md, *Faults the tests inject*, on real topologies, under load.
 
 Every test asserts what the users saw: errors that would reach the framework, sessions lost,
 acknowledged writes lost. Timings are printed (run with ``-s``), never asserted.
@@ -19,7 +19,7 @@ from hasession.testing.pytest_plugin import sentinel_fixture
 
 pytestmark = pytest.mark.slow
 
-# min-replicas-to-write bounds how long an isolated old master accepts writes (HA-NOTES §4).
+# min-replicas-to-write bounds how long an isolated old master accepts writes (docs/design.md, *Durability*).
 REPLICATED = {"min-replicas-to-write": "1", "min-replicas-max-lag": "2", "appendonly": "yes"}
 
 replicated_sentinel = sentinel_fixture(scope="function", redis_config=REPLICATED)
