@@ -25,11 +25,11 @@ from typing import Any, ClassVar
 
 from _wsgi import Gate, serve
 
-from hasession import AsyncSessionStore, CookieOptions, RetryPolicy, SessionStore
+from hasession import AsyncSessionStore, CookieOptions, RetryPolicy, SessionPolicy, SessionStore
 from hasession.fastapi import SessionDep  # module-level: FastAPI resolves the endpoints' annotations here
 from hasession.testing import wait_until
 
-__all__ = ["ADAPTERS", "Site"]
+__all__ = ["ADAPTERS", "Policies", "Site"]
 
 SECRET = "contract-tests-secret-0123456789abcdef"
 
@@ -45,15 +45,26 @@ class Site:
     cookie_name: str = "session"
 
 
-SiteFactory = Callable[..., Any]  # (redis_url, *, cookie, retry) -> a context manager of Site
+SiteFactory = Callable[..., Any]  # (redis_url, *, cookie, retry, session) -> a context manager of Site
 
 
-def _sync_store(url: str, retry: RetryPolicy | None) -> SessionStore:
-    return SessionStore.from_url(url, secret_keys=SECRET, **({"retry": retry} if retry else {}))
+@dataclass(frozen=True)
+class Policies:
+    """The store options a contract test may set (``None``: the default)."""
+
+    retry: RetryPolicy | None = None
+    session: SessionPolicy | None = None
+
+    def options(self) -> dict[str, Any]:
+        return {k: v for k, v in (("retry", self.retry), ("session", self.session)) if v is not None}
 
 
-def _async_store(url: str, retry: RetryPolicy | None) -> AsyncSessionStore:
-    return AsyncSessionStore.from_url(url, secret_keys=SECRET, **({"retry": retry} if retry else {}))
+def _sync_store(url: str, policies: Policies) -> SessionStore:
+    return SessionStore.from_url(url, secret_keys=SECRET, **policies.options())
+
+
+def _async_store(url: str, policies: Policies) -> AsyncSessionStore:
+    return AsyncSessionStore.from_url(url, secret_keys=SECRET, **policies.options())
 
 
 def _loopback_socket() -> socket.socket:
@@ -276,11 +287,11 @@ def _aiohttp_app(store: AsyncSessionStore, cookie: CookieOptions, gate: Gate) ->
 
 
 @contextmanager
-def _aiohttp_site(url: str, *, cookie: CookieOptions, retry: RetryPolicy | None = None) -> Iterator[Site]:
+def _aiohttp_site(url: str, *, cookie: CookieOptions, policies: Policies) -> Iterator[Site]:
     gate = Gate()
     gate.open()
-    app = _aiohttp_app(_async_store(url, retry), cookie, gate)
-    with _sync_store(url, retry) as reader, _served_aiohttp(app) as base:
+    app = _aiohttp_app(_async_store(url, policies), cookie, gate)
+    with _sync_store(url, policies) as reader, _served_aiohttp(app) as base:
         yield Site(base, gate, reader, cookie.name)
 
 
@@ -335,10 +346,10 @@ def _flask_app(store: SessionStore, cookie: CookieOptions, gate: Gate) -> Any:
 
 
 @contextmanager
-def _flask_site(url: str, *, cookie: CookieOptions, retry: RetryPolicy | None = None) -> Iterator[Site]:
+def _flask_site(url: str, *, cookie: CookieOptions, policies: Policies) -> Iterator[Site]:
     gate = Gate()
     gate.open()
-    with _sync_store(url, retry) as store, serve(_flask_app(store, cookie, gate)) as base:
+    with _sync_store(url, policies) as store, serve(_flask_app(store, cookie, gate)) as base:
         yield Site(base, gate, store, cookie.name)
 
 
@@ -414,7 +425,7 @@ def _django_cookie_settings(cookie: CookieOptions) -> dict[str, Any]:
 
 
 @contextmanager
-def _django_site(url: str, *, cookie: CookieOptions, retry: RetryPolicy | None = None) -> Iterator[Site]:
+def _django_site(url: str, *, cookie: CookieOptions, policies: Policies) -> Iterator[Site]:
     from django_suite import bootstrap
 
     bootstrap.configure()
@@ -425,7 +436,7 @@ def _django_site(url: str, *, cookie: CookieOptions, retry: RetryPolicy | None =
 
     if not _DjangoUrls.urlpatterns:
         _DjangoUrls.urlpatterns = _django_routes()
-    options = {"retry": retry} if retry else {}
+    options = policies.options()
     settings = _django_cookie_settings(cookie)
     gate = _DjangoUrls.gate
     gate.open()
@@ -436,15 +447,15 @@ def _django_site(url: str, *, cookie: CookieOptions, retry: RetryPolicy | None =
         yield Site(base, gate, get_store(), cookie.name)
 
 
-def _starlette_site(url: str, *, cookie: CookieOptions, retry: RetryPolicy | None = None) -> Any:
-    return _asgi_site(_starlette_app, url, cookie, retry)
+def _starlette_site(url: str, *, cookie: CookieOptions, policies: Policies) -> Any:
+    return _asgi_site(_starlette_app, url, cookie, policies)
 
 
-def _fastapi_site(url: str, *, cookie: CookieOptions, retry: RetryPolicy | None = None) -> Any:
-    return _asgi_site(_fastapi_app, url, cookie, retry)
+def _fastapi_site(url: str, *, cookie: CookieOptions, policies: Policies) -> Any:
+    return _asgi_site(_fastapi_app, url, cookie, policies)
 
 
-#: Every adapter, by name: ``ADAPTERS[name](redis_url, cookie=..., retry=...)`` serves its app.
+#: Every adapter, by name: ``ADAPTERS[name](redis_url, cookie=..., policies=...)`` serves its app.
 ADAPTERS: dict[str, SiteFactory] = {
     "starlette": _starlette_site,
     "fastapi": _fastapi_site,

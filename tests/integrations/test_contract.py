@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from _contract import ADAPTERS, Site
+from _contract import ADAPTERS, Policies, Site
 from _wsgi import Browser, CommandCounter, set_cookie
 
-from hasession import CookieOptions, RetryPolicy
+from hasession import CookieOptions, RetryPolicy, SessionPolicy
 from hasession.testing import RedisServer
 
 # Served over http, with Secure cookies sent back by hand (tests/integrations/test_cookie_warnings.py
@@ -30,9 +30,8 @@ def adapter(request: pytest.FixtureRequest) -> str:
 
 
 @contextmanager
-def site(adapter: str, url: str, **options: Any) -> Iterator[Site]:
-    options.setdefault("cookie", CookieOptions())
-    with ADAPTERS[adapter](url, **options) as served:
+def site(adapter: str, url: str, *, cookie: CookieOptions | None = None, **policies: Any) -> Iterator[Site]:
+    with ADAPTERS[adapter](url, cookie=cookie or CookieOptions(), policies=Policies(**policies)) as served:
         yield served
 
 
@@ -119,6 +118,23 @@ def test_50_concurrent_requests_of_one_session_keep_every_key(adapter: str, redi
             served.gate.open()
             assert [c.result().status_code for c in calls] == [200] * 50
         assert browser.get("/read").json() == {"data": {"first": True, **{f"k{i}": True for i in range(50)}}}
+
+
+def test_a_compare_and_set_conflict_answers_409(adapter: str, redis_url: str) -> None:
+    with site(adapter, redis_url, session=SessionPolicy(concurrency="cas")) as served:
+        browser = Browser(served.url)
+        browser.post("/set/a")
+        served.gate.close()
+        with ThreadPoolExecutor(2) as pool:
+            calls = [
+                pool.submit(Browser(served.url, cookie=browser.cookie).post, "/set/same") for _ in range(2)
+            ]
+            served.gate.wait_for(2)  # both loaded the same version
+            served.gate.open()
+            responses = sorted((c.result() for c in calls), key=lambda r: r.status_code)
+        assert [r.status_code for r in responses] == [200, 409]
+        assert responses[1].headers["cache-control"] == "no-store"
+        assert set_cookie(responses[1]) is None
 
 
 def test_a_logout_stays_done_while_requests_of_the_session_are_in_flight(

@@ -6,14 +6,13 @@ Django's own session-backend tests run in ``django_suite/``."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.cookies import SimpleCookie
 from typing import Any
 
 import httpx
 import pytest
-from _wsgi import Browser, CommandCounter, Gate, replicating, serve, set_cookie
+from _wsgi import Browser, CommandCounter, replicating, serve, set_cookie
 from django_suite import bootstrap
 
 bootstrap.configure()
@@ -37,16 +36,6 @@ from hasession.django import (  # noqa: E402
 )
 from hasession.testing import RedisServer, SentinelTopology  # noqa: E402
 
-GATE = Gate()
-GATE.open()
-
-
-def set_key(request: HttpRequest, key: str) -> JsonResponse:
-    request.session.get("count")  # load first, then wait with the others: their saves overlap
-    GATE.hold()
-    request.session[key] = True
-    return JsonResponse({"ok": True})
-
 
 async def acount(request: HttpRequest) -> JsonResponse:
     """Django's async session API, on the async store of the request's event loop."""
@@ -68,7 +57,6 @@ class TouchSessionMiddleware:
 
 urlpatterns = [
     *example_urls.urlpatterns,
-    path("set/<str:key>", set_key),
     path("acount", acount),
 ]
 
@@ -76,13 +64,6 @@ urlpatterns = [
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"  # the server is sync; only the test client is async
-
-
-@pytest.fixture
-def gate() -> Gate:
-    """The gate of ``/set/<key>``, open: a test closes it to hold requests in flight."""
-    GATE.open()
-    return GATE
 
 
 @contextmanager
@@ -160,18 +141,6 @@ def test_a_store_error_in_another_middleware_answers_503_not_500(own_redis: Redi
         own_redis.kill()
         response = browser.get("/health")
         assert (response.status_code, response.headers["retry-after"]) == (503, "5")
-
-
-def test_compare_and_set_conflict_answers_409(redis_url: str, gate: Gate) -> None:
-    with site(redis_url, HASESSION={"OPTIONS": {"session": {"concurrency": "cas"}}}) as url:
-        browser = Browser(url)
-        browser.post("/count")
-        gate.close()
-        with ThreadPoolExecutor(2) as pool:
-            calls = [pool.submit(Browser(url, cookie=browser.cookie).post, "/set/same") for _ in range(2)]
-            gate.wait_for(2)  # both loaded the same version
-            gate.open()
-            assert sorted(c.result().status_code for c in calls) == [200, 409]
 
 
 def test_async_views_use_the_async_store(redis_url: str) -> None:

@@ -4,14 +4,13 @@ cookies, errors, concurrency and Sentinel failovers."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
-from _wsgi import Browser, CommandCounter, Gate, replicating, serve, set_cookie
+from _wsgi import Browser, CommandCounter, replicating, serve, set_cookie
 from flask import Flask, Response, session
 from flask.sessions import SessionMixin
 
@@ -19,7 +18,6 @@ from hasession import (
     CookieOptions,
     InsecureCookieWarning,
     RetryPolicy,
-    SessionPolicy,
     SessionStore,
     StoreError,
 )
@@ -59,19 +57,11 @@ def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]
         yield server
 
 
-def make_app(example: ModuleType, store: SessionStore, gate: Gate | None = None, **init: Any) -> Flask:
+def make_app(example: ModuleType, store: SessionStore, **init: Any) -> Flask:
     """The example app on ``store`` (``init``: other ``init_app`` arguments), plus routes for the tests."""
     app: Flask = example.create_app(store)
     if init:
         init_app(app, store=store, **init)
-
-    @app.post("/set/<key>")
-    def set_key(key: str) -> dict[str, bool]:
-        session.get("count")  # load first, then wait with the others: their saves overlap
-        if gate is not None:
-            gate.hold()
-        session[key] = True
-        return {"ok": True}
 
     @app.get("/permanent")
     def permanent() -> dict[str, bool]:
@@ -140,22 +130,6 @@ def test_on_error_hook_builds_the_answer(example: ModuleType, own_redis: RedisSe
         for response in (browser.get("/whoami"), Browser(url).post("/count")):
             assert (response.status_code, response.text) == (503, "down: StoreUnavailable")
             assert response.headers["retry-after"] == "1"
-
-
-def test_compare_and_set_conflict_answers_409(example: ModuleType, redis_url: str) -> None:
-    gate = Gate()
-    policy = SessionPolicy(concurrency="cas")
-    with (
-        SessionStore.from_url(redis_url, secret_keys=SECRET, session=policy) as store,
-        serve(make_app(example, store, gate)) as url,
-    ):
-        browser = Browser(url)
-        browser.post("/count")
-        with ThreadPoolExecutor(2) as pool:
-            calls = [pool.submit(Browser(url, cookie=browser.cookie).post, "/set/same") for _ in range(2)]
-            gate.wait_for(2)  # both loaded the same version
-            gate.open()
-            assert sorted(c.result().status_code for c in calls) == [200, 409]
 
 
 @pytest.mark.slow

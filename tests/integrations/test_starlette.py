@@ -17,7 +17,7 @@ import anyio
 import httpx
 import pytest
 import redis
-from _asgi import DEAD_BUDGET, SECRET, Gate
+from _asgi import DEAD_BUDGET, SECRET
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -49,13 +49,6 @@ async def write(request: Request) -> Response:
     return JSONResponse({"keys": len(session)})
 
 
-async def gated_write(request: Request) -> Response:
-    session = await session_from(request)
-    await request.app.state.gate.pass_()
-    session[request.query_params["key"]] = "v"
-    return JSONResponse({"keys": len(session)})
-
-
 async def login(request: Request) -> Response:
     session = await session_from(request)
     session.user_id, session["k"] = "alice", "v"
@@ -82,7 +75,6 @@ def make_app(store: AsyncSessionStore, **options: Any) -> Starlette:
     routes = [
         Route("/read", read),
         Route("/write", write),
-        Route("/gated", gated_write),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/plain", plain),
@@ -273,26 +265,6 @@ async def test_on_error_hook_builds_the_answer(hook: Callable[..., Any]) -> None
     assert response.text.startswith("custom ")
     assert response.text.endswith("/read")
     assert [type(e) for e in seen] == [StoreUnavailable]
-
-
-async def test_compare_and_set_conflict_gives_409(server: RedisServer, admin: redis.Redis) -> None:
-    policy = SessionPolicy(concurrency="cas")
-    async with AsyncSessionStore.from_url(server.url, secret_keys=SECRET, session=policy) as store:
-        app = make_app(store)
-        app.state.gate = gate = Gate(expected=2)
-        async with client_for(app) as client:
-            cookie = await session_cookie(client)
-            responses: list[httpx.Response] = []
-
-            async def gated(key: str) -> None:
-                responses.append(await client.get(f"/gated?key={key}", headers=sent(cookie)))
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(gated, "a")
-                tg.start_soon(gated, "b")
-                await gate.all_arrived.wait()
-                gate.release.set()
-    assert sorted(r.status_code for r in responses) == [200, 409]
 
 
 # -- concurrency ----------------------------------------------------------------------------------
