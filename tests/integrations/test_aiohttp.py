@@ -102,10 +102,6 @@ def cookie_of(response: httpx.Response, name: str = "session") -> str:
     return header.split(";", 1)[0].split("=", 1)[1]
 
 
-def commands(admin: redis.Redis) -> int:
-    return int(admin.info("stats")["total_commands_processed"])
-
-
 async def session_cookie(client: httpx.AsyncClient) -> str:
     return cookie_of(await client.get("/write?key=k&value=v"))
 
@@ -126,19 +122,6 @@ async def test_get_session_without_the_middleware_says_so() -> None:
 
 
 # -- laziness and cookies ---------------------------------------------------------------------------
-
-
-async def test_forged_or_malformed_cookies_give_a_new_session_without_redis(
-    store: AsyncSessionStore, admin: redis.Redis
-) -> None:
-    async with serve(make_app(store)) as client:
-        value, signature = (await session_cookie(client)).split(".")
-        before = commands(admin)
-        for cookie in (f"{value}.{signature[::-1]}", f"{value[::-1]}.{signature}", "garbage", "A" * 8000):
-            response = await client.get("/read", headers=sent(cookie))
-            assert response.json() == {"user": None, "data": {}}
-            assert "set-cookie" not in response.headers
-        assert commands(admin) == before + 1  # the INFO above
 
 
 async def test_a_raised_redirect_saves_the_session_and_sends_the_cookie(store: AsyncSessionStore) -> None:

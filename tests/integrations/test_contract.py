@@ -16,7 +16,7 @@ import pytest
 from _contract import ADAPTERS, Policies, Site
 from _wsgi import Browser, CommandCounter, set_cookie
 
-from hasession import CookieOptions, RetryPolicy, SessionPolicy
+from hasession import CookieOptions, RetryPolicy, SessionPolicy, SessionStore
 from hasession.testing import RedisServer
 
 # Served over http, with Secure cookies sent back by hand (tests/integrations/test_cookie_warnings.py
@@ -83,6 +83,38 @@ def test_a_page_that_ignores_the_session_costs_no_redis_command(
         assert browser.get("/read").json() == {"data": {"a": True}}
         assert counter.taken() > 0  # the load
         counter.close()
+
+
+def test_a_forged_malformed_or_foreign_cookie_gives_a_new_session_without_redis(
+    adapter: str, redis_url: str, redis_server: RedisServer
+) -> None:
+    with SessionStore.from_url(redis_url, secret_keys="another-app-secret-0123456789abcdef") as other:
+        session = other.open(None)
+        session["a"] = 1
+        foreign = str(other.save(session).value)
+    with site(adapter, redis_url) as served:
+        genuine = Browser(served.url)
+        genuine.post("/set/a")
+        assert genuine.cookie is not None
+        value, _, signature = genuine.cookie.partition(".")
+        bad = {
+            "signed with another key": foreign,
+            "forged signature": f"{value}.{signature[::-1]}",
+            "forged id": f"{value[::-1]}.{signature}",
+            "malformed": "not-a-session-cookie",
+            "unsigned": value,
+            "oversized": "A" * 5000,
+        }
+        counter = CommandCounter(redis_server)
+        for label, cookie in bad.items():
+            response = Browser(served.url, cookie=cookie).get("/read")
+            assert (response.status_code, response.json()) == (200, {"data": {}}), label
+            assert set_cookie(response) is None or deletes(response), label  # Django drops the cookie
+        assert counter.taken() == 0
+        counter.close()
+        adopted = Browser(served.url, cookie=bad["forged signature"])
+        adopted.post("/set/b")
+        assert adopted.cookie not in (None, bad["forged signature"], genuine.cookie)  # never a client's id
 
 
 def test_vary_cookie_when_the_session_was_used(adapter: str, redis_url: str) -> None:
