@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -31,3 +32,9 @@ def test_every_stats_field_is_exported_with_the_store_label_and_its_value() -> N
 def test_every_stats_field_has_its_own_help_text() -> None:
     assert set(_HELP) == {f.name for f in fields(hasession.Stats)}
     assert len(set(_HELP.values())) == len(_HELP)
+
+
+def test_the_operations_page_lists_every_metric() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    missing = [f.name for f in fields(hasession.Stats) if f"`hasession_{f.name}`" not in page]
+    assert missing == []
