@@ -301,6 +301,9 @@ class Session(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self._use())
 
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(self._use())
+
     def keys(self) -> KeysView[str]:
         return self._use().keys()
 

@@ -142,6 +142,7 @@ ACCESSES: dict[str, Callable[[Session], object]] = {
     "len": len,
     "bool": bool,
     "iter": lambda s: list(s),
+    "reversed": lambda s: list(reversed(s)),
     "keys": lambda s: s.keys(),
     "values": lambda s: s.values(),
     "items": lambda s: s.items(),
