@@ -20,6 +20,7 @@ from ._exceptions import (
     FailoverInProgress,
     StoreError,
     StoreResponseError,
+    StoreTimeout,
 )
 from ._topology import Address
 
@@ -86,6 +87,8 @@ def error_from_reply(message: str) -> StoreError:
         )
     if code == "NOSCRIPT":
         return NoScript(message)
+    if code == "UNBLOCKED":  # a WAIT cut short: the master was demoted; the write's fate is unknown
+        return StoreTimeout(message)
     if code in _FAILOVER_REPLIES or message.startswith("You can't write against a read only"):
         return FailoverInProgress(message)
     return StoreResponseError(message)
