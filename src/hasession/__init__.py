@@ -32,7 +32,7 @@ from ._exceptions import (
     UndecodableSession,
     UnsafeSessionFormat,
 )
-from ._flows import SaveResult, SessionInfo
+from ._results import SaveResult, SessionInfo
 from ._session import Session
 from ._store import Stats, StoreConfig, StoreOptions
 from ._switchover import SwitchoverResult

@@ -24,7 +24,8 @@ States and the rules that move between them (one line per transition in ``_TRANS
                                                      failover was undone: a majority of Sentinels name
                                                      it at the newest epoch, and the candidate is no
                                                      master (a leader that died mid-way).
-    SWITCHING    -- (time)            --> UNKNOWN    after SWITCH_SECONDS without news.
+    SWITCHING    -- (time)            --> (lookup)   after SWITCH_SECONDS without a candidate: ask the
+                                                     Sentinels (the leader may have died mid-way).
 
 Discovery follows Redis's Sentinel client guidelines: the candidate first; then every Sentinel is
 asked, in order, for ``get-master-addr-by-name`` and, in the same round trip, ``SENTINEL MASTER``
@@ -59,7 +60,9 @@ from ._topology import Address
 
 __all__ = ["MasterView", "SentinelRouter", "Vouch", "config_epoch", "lease_until", "parse_event", "vouch"]
 
-SWITCH_SECONDS = 15.0
+#: How long a failover may go without naming a candidate before the Sentinels are asked again
+#: (a leader names one within tens of milliseconds of starting; one that died never will).
+SWITCH_SECONDS = 1.0
 AVOID_SECONDS = 15.0
 PROBE_SECONDS = 0.02
 #: Read timeout of discovery probes (Sentinel docs: "a few hundreds of milliseconds").
@@ -359,15 +362,12 @@ def discover(
 ) -> Flow[Discovered | None]:
     """Find the master (see :data:`Discovered`)."""
     avoid = view.avoid if now < view.avoid_until else None
-    candidate_failed = False
-    if view.hint is not None and view.hint != avoid:
-        if (yield from _is_master(view.hint)):
-            return view.hint, -1, -1
-        candidate_failed = True
+    if view.hint is not None and view.hint != avoid and (yield from _is_master(view.hint)):
+        return view.hint, -1, -1
     named, busy = yield from _ask_sentinels(sentinels, name)
     tried: set[Address] = set()
     abandoned = not busy and _abandoned(named, view.epoch, len(sentinels))
-    reverted = abandoned or (candidate_failed and not busy and _reverted(named, avoid, len(sentinels)))
+    reverted = abandoned or (not busy and _reverted(named, avoid, len(sentinels)))
     floor = named[0][1] if abandoned else view.epoch
     for address, epoch, index in named:
         if (address == avoid and not reverted) or address in tried or epoch < floor:
@@ -395,10 +395,11 @@ def _abandoned(named: list[Named], epoch: int, sentinels: int) -> bool:
 def _reverted(named: list[Named], avoid: Address | None, sentinels: int) -> bool:
     """Whether a failover we heard begin was undone: a majority of the Sentinels names the old
     master at the newest epoch any of them reports, and (checked by the caller) no Sentinel that
-    answers is running a failover and the candidate is no master. A leader Sentinel that dies
-    mid-way leaves exactly that: the others never heard of its failover, and turn the candidate
-    back into a replica. While the leader runs it, its ``SENTINEL MASTER`` flags say
-    ``failover_in_progress``, and the candidate may not have become master yet."""
+    answers is running a failover and the candidate, if one was named, is no master. A leader
+    Sentinel that dies mid-way leaves exactly that: the others never heard of its failover, and
+    turn the candidate back into a replica. While the leader runs it, its ``SENTINEL MASTER``
+    flags say ``failover_in_progress``; once it is done, it names the new master at a newer
+    epoch."""
     if avoid is None or not named:
         return False
     top = named[0][1]
@@ -486,7 +487,27 @@ class SentinelRouter(Router):
         else:
             self._vouches[sentinel] = found
         self._lease_until = lease_until(list(self._vouches.values()), self.view, len(self.sentinels))
+        if now >= self._lease_until and self._vouched_elsewhere(now):
+            # the Sentinels agree on another master (e.g. a failover whose leader died was undone,
+            # and the candidate we moved to is about to be turned back): look again
+            self.apply(Lost(self.view.address), now)  # type: ignore[arg-type]
+            return True
         return lapsed and now < self._lease_until
+
+    def _vouched_elsewhere(self, now: float) -> bool:
+        view = self.view
+        if view.state is not State.KNOWN:
+            return False
+        elsewhere = MasterView(state=State.KNOWN, address=None, epoch=-1)
+        for address in {v.address for v in self._vouches.values() if v.address != view.address}:
+            if (
+                lease_until(
+                    list(self._vouches.values()), replace(elsewhere, address=address), len(self.sentinels)
+                )
+                > now
+            ):
+                return True
+        return False
 
     def failed(self, address: Address, error: StoreError, now: float) -> None:
         if isinstance(error, StoreUnavailable) and not _harmless(error):

@@ -518,7 +518,7 @@ def test_a_failover_announcement_holds_until_a_candidate_is_named() -> None:
     router = _known_router()
     router.apply(Begun(M1, None), NOW)
     assert router.stale() == (M1,)
-    plan = router.plan(GET, NOW + 1)
+    plan = router.plan(GET, NOW + SWITCH_SECONDS / 2)
     assert isinstance(plan, Hold)
     assert plan.seconds > 0
     assert isinstance(router.plan(GET, NOW + SWITCH_SECONDS), Discover)  # no news for too long
@@ -729,3 +729,14 @@ def test_a_wait_cut_short_by_a_demotion_is_an_unknown_outcome() -> None:
     router = _known_router()
     router.failed(M1, error, NOW)
     assert isinstance(router.plan(GET, NOW), Discover)
+
+
+def test_when_the_sentinels_vouch_for_another_master_it_is_looked_up() -> None:
+    """We moved to a candidate whose failover was then undone: the Sentinels vouch for the old
+    master, never for ours; the store must not wait for a lease that cannot come."""
+    router = _leased_router()
+    router.vouched(S1, vouch(_master_state(R1, epoch=3), NOW), NOW)
+    assert isinstance(router.plan(GET, NOW), Hold)
+    assert router.vouched(S2, vouch(_master_state(R1, epoch=3), NOW), NOW)
+    assert isinstance(router.plan(GET, NOW), Discover)
+    assert router.stale() == (M1,)
