@@ -24,7 +24,7 @@ from hasession._exceptions import (
     SessionTooLarge,
     StoreResponseError,
 )
-from hasession._flows import SessionFlows, _context
+from hasession._flows import SessionFlows, _context, _split
 from hasession._ids import IdCodec, SessionId
 from hasession._keys import KeySchema
 from hasession._results import SaveResult, SessionInfo
