@@ -32,7 +32,8 @@ from .._routing import Discover, Hold, NoScript, Redirected
 from .._sentinel import SentinelRouter, replica_read
 from .._session import Session, state_of
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
-from .._topology import Address, Sentinel, Standalone
+from .._topology import Address, ConnectionOptions, Sentinel, Standalone
+from .._transport import LEAN, Pool, check_hello, decode, io_errors, settings
 from .._watcher import Watchers
 from ._compat import (
     Connection,
@@ -47,6 +48,8 @@ from ._compat import (
     run_blocking,
     sleep,
 )
+from ._connection import Connection as LeanConnection
+from ._connection import connect
 from ._sentinel_ops import SentinelOps
 
 if TYPE_CHECKING:
@@ -78,6 +81,7 @@ class SessionStore(SentinelOps, StoreBase):
         self._watching = False  # watchers started, or not needed
         self._closed = False
         self._nonces = itertools.count()
+        self._lean = LEAN  # our own transport (hasession/_transport.py) instead of redis-py's pools
 
     @classmethod
     def from_url(cls, url: str, **options: Unpack[StoreOptions]) -> SessionStore:
@@ -135,7 +139,7 @@ class SessionStore(SentinelOps, StoreBase):
             self._watchers.stop()
             run_blocking(self._watchers.join)
         for pool in list(self._pools.values()):
-            pool.disconnect()
+            _close(pool, inuse=False)
         self._pools.clear()
 
     def __enter__(self) -> SessionStore:
@@ -329,6 +333,8 @@ class SessionStore(SentinelOps, StoreBase):
             return self._send(exc.address, dataclasses.replace(batch, asking=True))
 
     def _send(self, address: Address, batch: Batch) -> list[Reply]:
+        if self._lean:
+            return self._send_lean(address, batch)
         pool: Any = self._pool(address)
         try:
             with map_redis_errors(address):
@@ -384,12 +390,65 @@ class SessionStore(SentinelOps, StoreBase):
                     replies.append(read_reply(conn, timeout))
                 except ResponseError as exc:
                     replies.append(reply_error(exc))
-        echoed = replies.pop(0)
-        if isinstance(echoed, StoreError):  # refused before it ran (LOADING, ...): so was the batch
-            raise echoed
-        if echoed != nonce:
-            raise StoreProtocolError(f"{address}: a reply out of turn ({echoed!r} for PING {nonce!r})")
-        return replies
+        return _echoed(replies, nonce, address)
+
+    def _send_lean(self, address: Address, batch: Batch) -> list[Reply]:
+        """:meth:`_send` on our own transport: a connection goes back to its pool only when every
+        reply of the batch was read (error replies included); otherwise it is closed."""
+        pool = self._lean_pool(address)
+        conn = pool.take() or self._open(pool)
+        healthy = False
+        try:
+            try:
+                replies = batch.settle(self._exchange(conn, pool, batch.wire(), batch.timeout))
+            except NoScript:  # script cache emptied (failover, restart): send the source once
+                replies = batch.settle(self._exchange(conn, pool, batch.wire(by_sha=False), batch.timeout))
+            healthy = True
+            return replies
+        except StoreError as exc:
+            healthy = _reply_level(exc)
+            raise
+        finally:
+            pool.release(conn, healthy and not conn.lost)
+
+    def _exchange(
+        self, conn: LeanConnection, pool: Pool[LeanConnection], commands: list[Any], timeout: float | None
+    ) -> list[Reply]:
+        """:meth:`_roundtrip` on our own transport (the same ``PING`` nonce check)."""
+        self.stats.round_trips += 1
+        nonce = b"%d" % next(self._nonces)
+        address = pool.settings.address
+        packed = pack([("PING", nonce), *commands])
+        with io_errors(address):
+            raw = conn.roundtrip(packed, len(commands) + 1, timeout or pool.settings.read_timeout)
+        return _echoed(decode(raw, address), nonce, address)
+
+    def _open(self, pool: Pool[LeanConnection]) -> LeanConnection:
+        """A new connection of ``pool``, authenticated, named and on its db."""
+        config, conn = pool.settings, None
+        try:
+            with io_errors(config.address):
+                conn = connect(config)
+                if config.hello_count:
+                    raw = conn.roundtrip(config.hello, config.hello_count, config.read_timeout)
+                    check_hello(raw, config.address)
+            return conn
+        except BaseException:
+            if conn is not None:
+                conn.close()
+                conn = None
+            raise
+        finally:
+            pool.opened(conn)
+
+    def _lean_pool(self, address: Address) -> Pool[LeanConnection]:
+        pool = self._pools.get(address)
+        if pool is None:
+            options, unix = self._options_for(address)
+            with io_errors(address):  # a TLS file that cannot be read: as redis-py fails on connect
+                fresh = Pool[LeanConnection](settings(options, address, unix))
+            pool = self._pools.setdefault(address, fresh)  # atomic: threads racing keep one pool
+        return pool  # type: ignore[no-any-return]
 
     def _pool(self, address: Address) -> Any:
         pool = self._pools.get(address)
@@ -397,12 +456,16 @@ class SessionStore(SentinelOps, StoreBase):
             pool = self._pools[address] = self._new_pool(address)
         return pool
 
-    def _new_pool(self, address: Address) -> Any:
+    def _options_for(self, address: Address) -> tuple[ConnectionOptions, str | None]:
+        """The connection options for ``address`` (a Sentinel's or a data node's) and the unix socket."""
         topology = self.config.topology
         options = topology.options
         if isinstance(topology, Sentinel) and address in topology.sentinels:
             options = topology.sentinel_options
-        unix = topology.unix_path if isinstance(topology, Standalone) else None
+        return options, topology.unix_path if isinstance(topology, Standalone) else None
+
+    def _new_pool(self, address: Address) -> Any:
+        options, unix = self._options_for(address)
         kwargs = connection_kwargs(options, address, unix)
         cls = UnixDomainSocketConnection if unix else SSLConnection if options.tls else Connection
         return ConnectionPool(connection_class=cls, retry=Retry(NoBackoff(), 0), **kwargs)
@@ -412,7 +475,25 @@ class SessionStore(SentinelOps, StoreBase):
         for address in addresses:
             pool = self._pools.pop(address, None)
             if pool is not None:
-                pool.disconnect(inuse_connections=True)
+                _close(pool, inuse=True)
+
+
+def _close(pool: Any, *, inuse: bool) -> None:
+    """Close the connections of a pool (ours, or redis-py's)."""
+    if isinstance(pool, Pool):
+        pool.close()
+    else:
+        pool.disconnect(inuse_connections=inuse)
+
+
+def _echoed(replies: list[Reply], nonce: bytes, address: Address) -> list[Reply]:
+    """The replies to a batch sent behind ``PING nonce``, once the first one proved it is the echo."""
+    echoed = replies.pop(0)
+    if isinstance(echoed, StoreError):  # refused before it ran (LOADING, ...): so was the batch
+        raise echoed
+    if echoed != nonce:
+        raise StoreProtocolError(f"{address}: a reply out of turn ({echoed!r} for PING {nonce!r})")
+    return replies
 
 
 def _reply_level(exc: BaseException) -> bool:

@@ -1,0 +1,84 @@
+"""One Redis connection of the sync driver: a blocking socket feeding ``hiredis.Reader``.
+
+``_async/_connection.py`` has the same names on an ``asyncio.Protocol``. Only the I/O is here;
+settings, handshake checks and error mapping are in ``hasession/_transport.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+
+import hiredis
+
+from .._transport import Settings, keepalive
+
+__all__ = ["Connection", "connect"]
+
+
+class Connection:
+    """Writes a batch and reads exactly its replies; anything unexpected closes it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._reader = hiredis.Reader()
+        self.lost = False
+
+    def close(self) -> None:
+        """Close at once, from any thread; a pending :meth:`roundtrip` fails (end of file)."""
+        self.lost = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv
+        self._sock.close()
+
+    def roundtrip(self, packed: bytes, count: int, timeout: float) -> list[object]:
+        """Send packed commands; their ``count`` replies, each read within ``timeout`` seconds.
+
+        On any failure (a timeout, a reset, an end of file) the connection is closed: its state
+        is unknown.
+        """
+        try:
+            return self._roundtrip(packed, count, timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def _roundtrip(self, packed: bytes, count: int, timeout: float) -> list[object]:
+        if self.lost:
+            raise ConnectionError("connection closed")
+        sock, reader, replies = self._sock, self._reader, list[object]()
+        sock.settimeout(timeout)
+        sock.sendall(packed)
+        while len(replies) < count:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed by the server")
+            reader.feed(chunk)
+            while (reply := reader.gets()) is not False:
+                replies.append(reply)
+        if len(replies) > count or reader.has_data():  # out of step with its commands
+            raise ConnectionError("a reply nobody asked for")
+        return replies
+
+
+def connect(settings: Settings) -> Connection:
+    """A new connection, handshake not sent yet (within the connect timeout)."""
+    address = settings.address
+    if settings.unix_path is not None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(settings.connect_timeout)
+            sock.connect(settings.unix_path)
+        except BaseException:
+            sock.close()
+            raise
+    else:
+        sock = socket.create_connection((address.host, address.port), timeout=settings.connect_timeout)
+        keepalive(sock)
+        if settings.tls is not None:
+            try:
+                sock = settings.tls.wrap_socket(sock, server_hostname=address.host)
+            except BaseException:
+                sock.close()
+                raise
+    return Connection(sock)
