@@ -6,7 +6,8 @@ into hasession).
 
 One ``redis-server`` (``hasession.testing.RedisServer``), one task or thread, loopback. For a read (open,
 load, read one key, save unchanged) and a one-key write (open, load, set one key, save), it prints the CPU
-time (``time.thread_time``) per request of both stores, best and median of ``--repeats`` runs, interleaved.
+time (``time.thread_time``) per request of the three stores (``ours``: the store on hasession's own
+transport, ``hasession/_transport.py``), best and median of ``--repeats`` runs, interleaved.
 
 The prototype keeps what the driver needs from a connection (``_send``: one batch, its replies, a
 ``NOSCRIPT`` resent as ``EVAL``), and closes a connection whose reply did not come in time: its state is
@@ -22,7 +23,7 @@ import collections
 import socket
 import statistics
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 import hiredis
 
@@ -170,6 +171,15 @@ class LeanSyncStore(hasession.SessionStore):
         return [error_from_reply(str(r)) if isinstance(r, hiredis.ReplyError) else r for r in raw]
 
 
+S = TypeVar("S", hasession.SessionStore, hasession.AsyncSessionStore)
+
+
+def _ours(store: S) -> S:
+    """The store on hasession's own transport (hasession/_transport.py), whatever its default."""
+    store._lean = True
+    return store
+
+
 def report(scenario: str, name: str, values: list[float]) -> None:
     best, median = min(values), statistics.median(values)
     print(f"{scenario:11s} {name:8s}: best {best:6.1f} µs CPU, median {median:6.1f}")
@@ -179,6 +189,7 @@ def sync_main(url: str, n: int, repeats: int) -> None:
     stores = {
         "redis-py": hasession.SessionStore.from_url(url, secret_keys="b" * 32),
         "lean": LeanSyncStore(hasession.StoreConfig.from_url(url, secret_keys="b" * 32)),
+        "ours": _ours(hasession.SessionStore.from_url(url, secret_keys="b" * 32)),
     }
     cookies = {}
     for name, store in stores.items():
@@ -226,6 +237,7 @@ async def main(args: argparse.Namespace) -> None:
         stores = {
             "redis-py": hasession.AsyncSessionStore.from_url(server.url, secret_keys="b" * 32),
             "lean": LeanStore(hasession.StoreConfig.from_url(server.url, secret_keys="b" * 32)),
+            "ours": _ours(hasession.AsyncSessionStore.from_url(server.url, secret_keys="b" * 32)),
         }
         cookies = {}
         for name, store in stores.items():

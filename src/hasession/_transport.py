@@ -148,6 +148,9 @@ def io_errors(address: Address) -> Iterator[None]:
 class Link(Protocol):
     """What the pool needs of a connection."""
 
+    #: Closed (by us, or lost): never handed out again.
+    lost: bool
+
     def close(self) -> None:
         """Close it now (its owner's I/O, if any, fails)."""
 
@@ -174,10 +177,11 @@ class Pool(Generic[L]):
     def take(self) -> L | None:
         """An idle connection, or ``None``: the caller opens one and hands it to :meth:`opened`."""
         with self._lock:
-            if self._idle:
+            while self._idle:
                 link = self._idle.pop()
-                self._busy.add(link)
-                return link
+                if not link.lost:  # an idle connection the server closed, or that read a stray reply
+                    self._busy.add(link)
+                    return link
             if len(self._busy) + self._opening >= self._limit:
                 raise StoreConnectionError(f"too many connections ({self._limit})")
             self._opening += 1
