@@ -148,8 +148,9 @@ def io_errors(address: Address) -> Iterator[None]:
 class Link(Protocol):
     """What the pool needs of a connection."""
 
-    #: Closed (by us, or lost): never handed out again.
-    lost: bool
+    @property
+    def lost(self) -> bool:
+        """Closed (by us, or by the server): never handed out again."""
 
     def close(self) -> None:
         """Close it now (its owner's I/O, if any, fails)."""
@@ -176,16 +177,18 @@ class Pool(Generic[L]):
 
     def take(self) -> L | None:
         """An idle connection, or ``None``: the caller opens one and hands it to :meth:`opened`."""
-        with self._lock:
-            while self._idle:
+        while True:
+            with self._lock:
+                if not self._idle:
+                    if len(self._busy) + self._opening >= self._limit:
+                        raise StoreConnectionError(f"too many connections ({self._limit})")
+                    self._opening += 1
+                    return None
                 link = self._idle.pop()
-                if not link.lost:  # an idle connection the server closed, or that read a stray reply
+                if not link.lost:
                     self._busy.add(link)
                     return link
-            if len(self._busy) + self._opening >= self._limit:
-                raise StoreConnectionError(f"too many connections ({self._limit})")
-            self._opening += 1
-            return None
+            link.close()  # idle, and the server closed it or a reply nobody asked for came
 
     def opened(self, link: L | None) -> None:
         """Count a connection opened after :meth:`take` (``None``: opening it failed)."""

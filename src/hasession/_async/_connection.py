@@ -7,6 +7,7 @@ handshake checks and error mapping are in ``hasession/_transport.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 
 import hiredis
@@ -67,6 +68,11 @@ class Connection(asyncio.Protocol):
         self.lost = True
         if self._transport is not None:
             self._transport.abort()
+
+    def __del__(self) -> None:  # a store never closed: no ResourceWarning, when its loop still runs
+        if self._transport is not None and not self._transport.is_closing():
+            with contextlib.suppress(Exception):
+                self._transport.abort()
 
     async def roundtrip(self, packed: bytes, count: int, timeout: float) -> list[object]:
         """Send packed commands; their ``count`` replies, within ``timeout`` seconds.

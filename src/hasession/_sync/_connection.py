@@ -7,6 +7,7 @@ settings, handshake checks and error mapping are in ``hasession/_transport.py``.
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 
 import hiredis
@@ -22,14 +23,26 @@ class Connection:
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._reader = hiredis.Reader()
-        self.lost = False
+        self._lost = False
+        self._poll = select.poll()
+        self._poll.register(sock, select.POLLIN)
+
+    @property
+    def lost(self) -> bool:
+        """Closed, or readable while idle: the server closed it, or a reply nobody asked for came
+        (a TLS session ticket counts too: at worst one extra reconnect)."""
+        return self._lost or bool(self._poll.poll(0))
 
     def close(self) -> None:
         """Close at once, from any thread; a pending :meth:`roundtrip` fails (end of file)."""
-        self.lost = True
+        self._lost = True
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv
         self._sock.close()
+
+    def __del__(self) -> None:  # a store never closed (common in WSGI apps): no ResourceWarning
+        with contextlib.suppress(Exception):
+            self._sock.close()
 
     def roundtrip(self, packed: bytes, count: int, timeout: float) -> list[object]:
         """Send packed commands; their ``count`` replies, each read within ``timeout`` seconds.
@@ -44,7 +57,7 @@ class Connection:
             raise
 
     def _roundtrip(self, packed: bytes, count: int, timeout: float) -> list[object]:
-        if self.lost:
+        if self._lost:
             raise ConnectionError("connection closed")
         sock, reader, replies = self._sock, self._reader, list[object]()
         sock.settimeout(timeout)
