@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
+import ssl
 
 import hiredis
 
@@ -40,10 +41,6 @@ class Connection:
             self._sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv
         self._sock.close()
 
-    def __del__(self) -> None:  # a store never closed (common in WSGI apps): no ResourceWarning
-        with contextlib.suppress(Exception):
-            self._sock.close()
-
     def roundtrip(self, packed: bytes, count: int, timeout: float) -> list[object]:
         """Send packed commands; their ``count`` replies, each read within ``timeout`` seconds.
 
@@ -74,11 +71,26 @@ class Connection:
         return replies
 
 
+class _Socket(socket.socket):
+    """Closes quietly when collected: a store that is never closed (common in WSGI apps) lets its
+    connections go with it, as redis-py's do, without a ``ResourceWarning``."""
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class _SSLSocket(ssl.SSLSocket):
+    """:class:`_Socket` for TLS."""
+
+    def __del__(self) -> None:
+        self.close()
+
+
 def connect(settings: Settings) -> Connection:
     """A new connection, handshake not sent yet (within the connect timeout)."""
     address = settings.address
     if settings.unix_path is not None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock: socket.socket = _Socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(settings.connect_timeout)
             sock.connect(settings.unix_path)
@@ -86,10 +98,13 @@ def connect(settings: Settings) -> Connection:
             sock.close()
             raise
     else:
-        sock = socket.create_connection((address.host, address.port), timeout=settings.connect_timeout)
+        plain = socket.create_connection((address.host, address.port), timeout=settings.connect_timeout)
+        sock = _Socket(fileno=plain.detach())
+        sock.settimeout(settings.connect_timeout)
         keepalive(sock)
         if settings.tls is not None:
             try:
+                settings.tls.sslsocket_class = _SSLSocket
                 sock = settings.tls.wrap_socket(sock, server_hostname=address.host)
             except BaseException:
                 sock.close()
