@@ -108,6 +108,7 @@ class _BrokenPool:
 def _send_through_broken_pool(driver: str, *, replaced: bool) -> BaseException:
     cls = hasession.SessionStore if driver == "sync" else hasession.AsyncSessionStore
     store: Any = cls.from_url("redis://127.0.0.1:1/0", secret_keys="c" * 32)  # never connects
+    store._lean = False  # redis-py's transport (hasession/_transport.py has no such internal errors)
     address = Address("127.0.0.1", 1)
     pool = store._pools[address] = _BrokenPool(store, address, replaced=replaced)
     batch = Batch((Call(("GET", "k")),), route="k")

@@ -422,7 +422,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
             healthy = _reply_level(exc)
             raise
         finally:
-            pool.release(conn, healthy and not conn.lost)
+            pool.release(conn, healthy)  # a connection lost meanwhile is skipped by the next take()
 
     async def _exchange(
         self, conn: LeanConnection, pool: Pool[LeanConnection], commands: list[Any], timeout: float | None
@@ -432,8 +432,9 @@ class AsyncSessionStore(SentinelOps, StoreBase):
         nonce = b"%d" % next(self._nonces)
         address = pool.settings.address
         packed = pack([("PING", nonce), *commands])
+        wait = pool.settings.read_timeout if timeout is None else timeout
         with io_errors(address):
-            raw = await conn.roundtrip(packed, len(commands) + 1, timeout or pool.settings.read_timeout)
+            raw = await conn.roundtrip(packed, len(commands) + 1, wait)
         return _echoed(decode(raw, address), nonce, address)
 
     async def _open(self, pool: Pool[LeanConnection]) -> LeanConnection:

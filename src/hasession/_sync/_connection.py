@@ -25,6 +25,7 @@ class Connection:
         self._sock = sock
         self._reader = hiredis.Reader()
         self._lost = False
+        self._timeout: float | None = sock.gettimeout()
         self._poll = select.poll()
         self._poll.register(sock, select.POLLIN)
 
@@ -57,7 +58,9 @@ class Connection:
         if self._lost:
             raise ConnectionError("connection closed")
         sock, reader, replies = self._sock, self._reader, list[object]()
-        sock.settimeout(timeout)
+        if timeout != self._timeout:
+            sock.settimeout(timeout)
+            self._timeout = timeout
         sock.sendall(packed)
         while len(replies) < count:
             chunk = sock.recv(65536)

@@ -409,7 +409,7 @@ class SessionStore(SentinelOps, StoreBase):
             healthy = _reply_level(exc)
             raise
         finally:
-            pool.release(conn, healthy and not conn.lost)
+            pool.release(conn, healthy)  # a connection lost meanwhile is skipped by the next take()
 
     def _exchange(
         self, conn: LeanConnection, pool: Pool[LeanConnection], commands: list[Any], timeout: float | None
@@ -419,8 +419,9 @@ class SessionStore(SentinelOps, StoreBase):
         nonce = b"%d" % next(self._nonces)
         address = pool.settings.address
         packed = pack([("PING", nonce), *commands])
+        wait = pool.settings.read_timeout if timeout is None else timeout
         with io_errors(address):
-            raw = conn.roundtrip(packed, len(commands) + 1, timeout or pool.settings.read_timeout)
+            raw = conn.roundtrip(packed, len(commands) + 1, wait)
         return _echoed(decode(raw, address), nonce, address)
 
     def _open(self, pool: Pool[LeanConnection]) -> LeanConnection:
