@@ -1,6 +1,6 @@
-"""What a lean transport would save: hasession's stores on redis-py next to the same stores on a minimal
-``asyncio.Protocol`` (async) or blocking socket (sync) feeding ``hiredis.Reader`` (a prototype, not wired
-into hasession).
+"""What hasession's own transport saves: its stores on redis-py next to the same stores on a minimal
+``asyncio.Protocol`` (async) or blocking socket (sync) feeding ``hiredis.Reader``: hasession's own
+(``ours``, hasession/_transport.py) and the prototype it came from (``lean``).
 
     .venv/bin/python bench/transport.py [--n 2000] [--repeats 5]
 
@@ -9,7 +9,7 @@ load, read one key, save unchanged) and a one-key write (open, load, set one key
 time (``time.thread_time``) per request of the three stores (``ours``: the store on hasession's own
 transport, ``hasession/_transport.py``), best and median of ``--repeats`` runs, interleaved.
 
-The prototype keeps what the driver needs from a connection (``_send``: one batch, its replies, a
+The prototype keeps only what the driver needs from a connection (``_send``: one batch, its replies, a
 ``NOSCRIPT`` resent as ``EVAL``), and closes a connection whose reply did not come in time: its state is
 unknown. It does without everything a real transport needs (TLS, unix sockets, AUTH, SELECT, client name,
 Sentinel, Cluster redirections, the error mapping of hasession/_redis.py): it measures the floor.
@@ -174,9 +174,9 @@ class LeanSyncStore(hasession.SessionStore):
 S = TypeVar("S", hasession.SessionStore, hasession.AsyncSessionStore)
 
 
-def _ours(store: S) -> S:
-    """The store on hasession's own transport (hasession/_transport.py), whatever its default."""
-    store._lean = True
+def _ours(store: S, *, lean: bool = True) -> S:
+    """The store on hasession's own transport (hasession/_transport.py), or on redis-py's pools."""
+    store._lean = lean
     return store
 
 
@@ -187,7 +187,7 @@ def report(scenario: str, name: str, values: list[float]) -> None:
 
 def sync_main(url: str, n: int, repeats: int) -> None:
     stores = {
-        "redis-py": hasession.SessionStore.from_url(url, secret_keys="b" * 32),
+        "redis-py": _ours(hasession.SessionStore.from_url(url, secret_keys="b" * 32), lean=False),
         "lean": LeanSyncStore(hasession.StoreConfig.from_url(url, secret_keys="b" * 32)),
         "ours": _ours(hasession.SessionStore.from_url(url, secret_keys="b" * 32)),
     }
@@ -235,7 +235,9 @@ async def per_request(store: hasession.AsyncSessionStore, cookie: str, write: bo
 async def main(args: argparse.Namespace) -> None:
     with RedisServer() as server:
         stores = {
-            "redis-py": hasession.AsyncSessionStore.from_url(server.url, secret_keys="b" * 32),
+            "redis-py": _ours(
+                hasession.AsyncSessionStore.from_url(server.url, secret_keys="b" * 32), lean=False
+            ),
             "lean": LeanStore(hasession.StoreConfig.from_url(server.url, secret_keys="b" * 32)),
             "ours": _ours(hasession.AsyncSessionStore.from_url(server.url, secret_keys="b" * 32)),
         }

@@ -29,8 +29,8 @@ SUBS = [
     (r"import Awaitable, ", "import "),
     (r"\b_async\b", "_sync"),
     (
-        r"The async session store: runs the sans-IO flows on redis-py's asyncio connections.",
-        "The sync session store: runs the sans-IO flows on redis-py's connections.",
+        r"The async session store: runs the sans-IO flows on its own asyncio connections",
+        "The sync session store: runs the sans-IO flows on its own blocking sockets",
     ),
     (r"parts of the async store", "parts of the sync store"),
     # The async file's note that it is the source: the banner says where the copy comes from.

@@ -36,9 +36,9 @@ from ._topology import Address, ConnectionOptions
 
 __all__ = ["LEAN", "Link", "Pool", "Settings", "decode", "io_errors", "settings"]
 
-#: Whether the stores use this transport instead of redis-py's pools (a development switch, off
-#: until every test passes on it).
-LEAN = os.environ.get("HASESSION_TRANSPORT") == "lean"
+#: Whether the stores use this transport (the default) or redis-py's pools, kept for one release
+#: behind ``HASESSION_TRANSPORT=redis-py`` to compare the two (private: not a supported setting).
+LEAN = os.environ.get("HASESSION_TRANSPORT") != "redis-py"
 
 _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
 # Error replies that mean the credentials are wrong or missing: misconfiguration, never retried
@@ -181,7 +181,9 @@ class Pool(Generic[L]):
             with self._lock:
                 if not self._idle:
                     if len(self._busy) + self._opening >= self._limit:
-                        raise StoreConnectionError(f"too many connections ({self._limit})")
+                        raise StoreConnectionError(
+                            f"{self.settings.address}: too many connections ({self._limit})"
+                        )
                     self._opening += 1
                     return None
                 link = self._idle.pop()

@@ -1,4 +1,4 @@
-"""The async session store: runs the sans-IO flows on redis-py's asyncio connections.
+"""The async session store: runs the sans-IO flows on its own asyncio connections (hasession/_transport.py).
 
 This file is the source of truth for ``_sync/store.py``, which ``scripts/unasync.py``
 generates from it; edit this one and re-run the script.

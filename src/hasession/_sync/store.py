@@ -1,5 +1,5 @@
 # GENERATED from src/hasession/_async/store.py by scripts/unasync.py: do not edit.
-"""The sync session store: runs the sans-IO flows on redis-py's connections."""
+"""The sync session store: runs the sans-IO flows on its own blocking sockets (hasession/_transport.py)."""
 
 from __future__ import annotations
 
