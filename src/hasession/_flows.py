@@ -27,6 +27,7 @@ __all__ = ["SessionFlows"]
 log = logging.getLogger("hasession")
 _DATA = "."
 _USER = "@u"
+_DATA_FIELD, _USER_FIELD = _DATA.encode(), _USER.encode()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,7 +76,7 @@ class SessionFlows:
         degraded = isinstance(reply, Degraded)
         if isinstance(reply, Degraded):
             reply = reply.value
-        stored = None if not reply else self._decode(sid, _pairs(reply), now_ms)
+        stored = None if not reply else self._decode(sid, *_split(reply), now_ms)
         if stored is None or stored.expires_ms <= now_ms:  # a replica does not run LOAD's check
             return None
         stored.degraded = degraded
@@ -258,20 +259,21 @@ class SessionFlows:
         if total > self.policy.max_size:
             raise SessionTooLarge(f"session is {total} bytes, more than max_size={self.policy.max_size}")
 
-    def _decode(self, sid: SessionId, fields: dict[str, bytes], now_ms: int) -> StoredSession:
+    def _decode(
+        self, sid: SessionId, meta: dict[bytes, bytes], values: dict[str, bytes], now_ms: int
+    ) -> StoredSession:
         stored = StoredSession(
             data={},
-            version=int(fields.get("@v", b"0")),
-            created_ms=int(fields.get("@c", b"0")),
-            expires_ms=int(fields.get("@x", b"0")),
-            touched=now_ms - int(fields.get("@t", b"0")) >= self.policy.touch_interval * 1000,
+            version=int(meta.get(b"@v", b"0")),
+            created_ms=int(meta.get(b"@c", b"0")),
+            expires_ms=int(meta.get(b"@x", b"0")),
+            touched=now_ms - int(meta.get(b"@t", b"0")) >= self.policy.touch_interval * 1000,
         )
-        values = {name[1:]: raw for name, raw in fields.items() if name.startswith(_DATA)}
         if not self._decode_all(stored, values):
             for key, raw in values.items():
                 self._decode_value(sid, stored, key, raw)
-        if _USER in fields:
-            stored.user_id = self.codec.decode(fields[_USER], context=_context(sid.tag, _USER))
+        if _USER_FIELD in meta:
+            stored.user_id = self.codec.decode(meta[_USER_FIELD], context=_context(sid.tag, _USER))
         return stored
 
     def _decode_all(self, stored: StoredSession, values: dict[str, bytes]) -> bool:
@@ -335,9 +337,18 @@ def _delta_args(sets: dict[str, bytes], dels: set[str] | tuple[()]) -> tuple[str
     return tuple(flat)
 
 
-def _pairs(reply: Reply) -> dict[str, bytes]:
+def _split(reply: Reply) -> tuple[dict[bytes, bytes], dict[str, bytes]]:
+    """A hash reply as its metadata fields and its values by session key, in one pass."""
     items: list[bytes] = reply  # type: ignore[assignment]
-    return dict(zip(map(bytes.decode, items[::2]), items[1::2], strict=True))
+    meta: dict[bytes, bytes] = {}
+    values: dict[str, bytes] = {}
+    pairs = iter(items)
+    for name, raw in zip(pairs, pairs, strict=True):
+        if name[:1] == _DATA_FIELD:
+            values[name[1:].decode()] = raw
+        else:
+            meta[name] = raw
+    return meta, values
 
 
 def _status(reply: Reply) -> list[str]:

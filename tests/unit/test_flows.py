@@ -24,7 +24,7 @@ from hasession._exceptions import (
     SessionTooLarge,
     StoreResponseError,
 )
-from hasession._flows import SessionFlows, _context
+from hasession._flows import SessionFlows, _context, _split
 from hasession._ids import IdCodec, SessionId
 from hasession._keys import KeySchema
 from hasession._results import SaveResult, SessionInfo
@@ -818,6 +818,7 @@ def test_a_bad_value_is_dropped_alone_when_the_fast_path_cannot_parse_the_sessio
         "@x": b"99999999999999",
         "@v": b"1",
     }
-    stored = ctx._decode(sid, fields, now_ms=0)
+    reply = [part for name, raw in fields.items() for part in (name.encode(), raw)]
+    stored = ctx._decode(sid, *_split(reply), now_ms=0)
     assert stored.data == {"good": {"a": [1, 2]}, "n": 3}
     assert stored.plain == {"good": b'{"a": [1, 2]}', "n": b"3"}

@@ -15,7 +15,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 
-from .._commands import Batch, Flow, Reply
+from .._commands import Batch, Flow, Reply, pack
 from .._exceptions import (
     FailoverInProgress,
     MasterNotFound,
@@ -378,8 +378,7 @@ class SessionStore(SentinelOps, StoreBase):
         nonce = b"%d" % next(self._nonces)
         replies: list[Reply] = []
         with map_redis_errors(address):
-            packed = conn.pack_commands([("PING", nonce), *commands])
-            conn.send_packed_command(packed, check_health=False)
+            conn.send_packed_command([pack([("PING", nonce), *commands])], check_health=False)
             for _ in range(len(commands) + 1):  # every reply is read, errors too: nothing left unread
                 try:
                     replies.append(read_reply(conn, timeout))
