@@ -34,7 +34,14 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from ._commands import Batch, Call, Flow, Reply, text
-from ._exceptions import FailoverInProgress, MasterNotFound, NotReplicated, StoreError, StoreUnavailable
+from ._exceptions import (
+    FailoverInProgress,
+    MasterNotFound,
+    NotReplicated,
+    StoreError,
+    StoreMisconfigured,
+    StoreUnavailable,
+)
 from ._routing import Discover, Hold, NoScript, Plan, Router, Send, role_of
 from ._topology import Address
 
@@ -239,6 +246,8 @@ def _ask(node: Address, *args: str) -> Batch:
 def _is_master(address: Address) -> Flow[bool]:
     try:
         (reply,) = yield _ask(address, "ROLE")
+    except StoreMisconfigured:
+        raise  # a wrong password or certificate: no failover explains it
     except StoreError:
         return False
     return role_of(reply) == "master"
@@ -247,24 +256,41 @@ def _is_master(address: Address) -> Flow[bool]:
 def discover(
     sentinels: tuple[Address, ...], name: str, view: MasterView, now: float
 ) -> Flow[tuple[Address, int] | None]:
-    """Find the master; returns it with the index of the Sentinel that named it (-1: none)."""
+    """Find the master; returns it with the index of the Sentinel that named it (-1: none).
+
+    Raises :class:`StoreMisconfigured` when no Sentinel answered and one refused our TLS or
+    credentials, or when every Sentinel that answered says it knows no master ``name`` (a
+    Sentinel answers that only for a name it does not monitor, failover or not).
+    """
     avoid = view.avoid if now < view.avoid_until else None
     if view.hint is not None and view.hint != avoid and (yield from _is_master(view.hint)):
         return view.hint, -1
-    answered = False
+    answered = named = False
+    refused: StoreMisconfigured | None = None
     for i, sentinel in enumerate(sentinels):
         try:
             (reply,) = yield _ask(sentinel, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
+        except StoreMisconfigured as exc:
+            refused = refused or exc
+            continue
         except StoreError:
             continue
         answered = True
         if not reply:
             continue
+        named = True
         address = _addr(*(text(p) for p in reply))  # type: ignore[attr-defined]
         if address != avoid and (yield from _is_master(address)):
             return address, i
     if not answered and view.last is not None and view.last != avoid and (yield from _is_master(view.last)):
         return view.last, -1
+    if refused is not None and not answered:
+        raise refused
+    if answered and not named:
+        raise StoreMisconfigured(
+            f"no Sentinel that answered monitors a master named {name!r}; check the master name",
+            cause="master_name",
+        )
     return None
 
 

@@ -14,6 +14,7 @@ from hasession._exceptions import (
     NotReplicated,
     StoreConnectionError,
     StoreError,
+    StoreMisconfigured,
     StoreResponseError,
     StoreTimeout,
 )
@@ -498,3 +499,47 @@ def test_new_sentinels_are_asked_last_and_once() -> None:
     router = SentinelRouter(known, "mymaster")
     router.add_sentinels((Address("10.0.0.2", 26379), Address("10.0.0.3", 26379), Address("10.0.0.3", 26379)))
     assert router.sentinels == (*known, Address("10.0.0.3", 26379))
+
+
+# -- configuration faults during discovery ------------------------------------------------------
+
+
+def test_every_answering_sentinel_not_knowing_the_name_is_a_configuration_error() -> None:
+    answers = {(S1, "SENTINEL"): None, (S3, "SENTINEL"): None}  # S2 is down
+    with pytest.raises(StoreMisconfigured) as caught:
+        run(discover(SENTINELS, NAME, MasterView(), NOW), answers)
+    assert caught.value.cause == "master_name"
+    assert NAME in str(caught.value)
+
+
+def test_one_sentinel_naming_a_master_keeps_it_a_failover() -> None:
+    answers = {(S1, "SENTINEL"): None, (S2, "SENTINEL"): named(M1), (M1, "ROLE"): REPLICA_ROLE}
+    _, found = run(discover(SENTINELS, NAME, MasterView(), NOW), answers)
+    assert found is None  # the router raises MasterNotFound: retried
+
+
+def test_no_sentinel_answering_is_not_a_configuration_error() -> None:
+    _, found = run(discover(SENTINELS, NAME, MasterView(), NOW), {})
+    assert found is None
+
+
+def test_sentinels_refusing_our_password_fail_at_once() -> None:
+    refused = StoreMisconfigured("WRONGPASS", cause="auth")
+    answers = {(S1, "SENTINEL"): refused, (S2, "SENTINEL"): refused}  # S3 is down
+    with pytest.raises(StoreMisconfigured) as caught:
+        run(discover(SENTINELS, NAME, MasterView(), NOW), answers)
+    assert caught.value is refused
+
+
+def test_a_refusing_sentinel_is_skipped_when_another_answers() -> None:
+    refused = StoreMisconfigured("WRONGPASS", cause="auth")
+    answers = {(S1, "SENTINEL"): refused, (S2, "SENTINEL"): named(M1), (M1, "ROLE"): MASTER_ROLE}
+    _, found = run(discover(SENTINELS, NAME, MasterView(), NOW), answers)
+    assert found == (M1, 1)
+
+
+def test_a_master_refusing_our_password_fails_at_once() -> None:
+    refused = StoreMisconfigured("WRONGPASS", cause="auth")
+    answers = {(S1, "SENTINEL"): named(M1), (M1, "ROLE"): refused}
+    with pytest.raises(StoreMisconfigured):
+        run(discover(SENTINELS, NAME, MasterView(), NOW), answers)

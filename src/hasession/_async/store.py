@@ -24,6 +24,7 @@ from .._exceptions import (
     NotReplicated,
     StoreConnectionError,
     StoreError,
+    StoreMisconfigured,
     StoreUnavailable,
 )
 from .._flows import SaveResult, SessionInfo
@@ -233,6 +234,9 @@ class AsyncSessionStore(SentinelOps, StoreBase):
                 self._router.failed(address, exc, now)
             stale = self._router.stale()
         await self._drop(stale)
+        if isinstance(exc, StoreMisconfigured):
+            log.error("hasession: configuration error (%s), not retried: %s", exc.cause, exc)
+            raise exc
         self.stats.retries += 1
         log.debug("hasession: try %d on %s failed: %r", len(retry.attempts) + 1, address or "discovery", exc)
         self.stats.wait_shortfalls += isinstance(exc, NotReplicated)
@@ -387,10 +391,11 @@ class AsyncSessionStore(SentinelOps, StoreBase):
 
 
 def _reply_level(exc: BaseException) -> bool:
-    """An error reply leaves the connection usable; anything else does not."""
-    return (isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailable)) or isinstance(
-        exc, (FailoverInProgress, NotReplicated)
-    )
+    """An error reply leaves the connection usable; anything else does not (a refused AUTH or
+    TLS handshake may leave replies unread: such a connection is dropped too)."""
+    return (
+        isinstance(exc, StoreError) and not isinstance(exc, (StoreUnavailable, StoreMisconfigured))
+    ) or isinstance(exc, (FailoverInProgress, NotReplicated))
 
 
 def _describe(found: object) -> str:

@@ -23,6 +23,7 @@ from ._node import Node
 from ._sentinel import SentinelSettings, SentinelTopology
 from ._server import RedisServer
 from ._settings import Settings, configure
+from ._tls import TLSFiles
 from ._topology import Topology
 from ._wait import wait_until
 
@@ -35,6 +36,7 @@ __all__ = [
     "SentinelTopology",
     "Settings",
     "StartupError",
+    "TLSFiles",
     "Topology",
     "WaitTimeout",
     "configure",
