@@ -147,6 +147,7 @@ class SentinelOps:
             finally:
                 await pubsub.aclose()
                 await client.aclose()
+                await client.connection_pool.disconnect()  # ours, so aclose() leaves it open
 
     async def _on_event(self, channel: str, data: str) -> None:
         assert isinstance(self._router, SentinelRouter)

@@ -147,6 +147,7 @@ class SentinelOps:
             finally:
                 pubsub.close()
                 client.close()
+                client.connection_pool.disconnect()  # ours, so aclose() leaves it open
 
     def _on_event(self, channel: str, data: str) -> None:
         assert isinstance(self._router, SentinelRouter)

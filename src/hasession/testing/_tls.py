@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -57,7 +58,9 @@ class TLSFiles:
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = _certificate(_name("hasession test CA"), ca_key, ca_key, issuer=None, ca=True)
+        # A unique CA name: peers look issuers up by name, and two test CAs must not be confused.
+        ca_name = _name(f"hasession test CA {secrets.token_hex(4)}")
+        ca = _certificate(ca_name, ca_key, ca_key, issuer=None, ca=True)
         server_key = ec.generate_private_key(ec.SECP256R1())
         names = [_general_name(host) for host in hosts]
         server = _certificate(_name("hasession test server"), server_key, ca_key, issuer=ca, sans=names)
