@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from redis import Redis
-from redis.connection import Connection, ConnectionPool, SSLConnection, UnixDomainSocketConnection
+from redis.connection import Connection, ConnectionPool, UnixDomainSocketConnection
+from redis.connection import SSLConnection as _RedisSSLConnection
 
 from .._session import Session
 
@@ -26,6 +28,26 @@ __all__ = [
 ]
 
 sleep = time.sleep
+
+
+class SSLConnection(_RedisSSLConnection):
+    """redis-py's TLS connection, whose "unread data?" check counts decrypted bytes only.
+
+    A TLS 1.3 server sends session tickets after the handshake, so the raw socket of a fresh
+    connection is often readable with no reply in it. redis-py 8's pool takes that for unread
+    replies and fails the checkout ("Connection not ready"): a spurious retry, and a hold, for
+    many new connections. Here a readable socket is read without blocking, and only bytes that
+    decrypt into the reply buffer count. (The async driver checks decrypted bytes already.)
+    """
+
+    def can_read(self, timeout: float = 0) -> bool:
+        if not super().can_read(timeout):
+            return False
+        parser: Any = self._parser
+        reader = getattr(parser, "_reader", None)
+        if reader is None or not hasattr(parser, "read_from_socket") or reader.has_data():
+            return True
+        return bool(parser.read_from_socket(timeout=0, raise_on_timeout=False))
 
 
 def Guard() -> threading.RLock:
