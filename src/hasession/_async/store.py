@@ -148,13 +148,13 @@ class AsyncSessionStore(SentinelOps, StoreBase):
 
     async def _run(self, flow: Flow[T], budget: float | None = None) -> T:
         self._ensure_watchers()
-        if self._canary_due():
-            await self._check_canary()
         self.stats.operations += 1
         retry = RetryState.start(self.config.retry, time.monotonic(), budget)
 
         async def send(batch: Batch) -> list[Reply]:
             nonlocal retry
+            if self._canary_due():  # only operations that reach Redis: a bad cookie costs no command
+                await self._check_canary()
             if batch.node is not None:
                 return await self._send(batch.node, batch)
             replies, retry = await self._execute(batch, retry)

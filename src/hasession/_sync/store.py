@@ -143,13 +143,13 @@ class SessionStore(SentinelOps, StoreBase):
 
     def _run(self, flow: Flow[T], budget: float | None = None) -> T:
         self._ensure_watchers()
-        if self._canary_due():
-            self._check_canary()
         self.stats.operations += 1
         retry = RetryState.start(self.config.retry, time.monotonic(), budget)
 
         def send(batch: Batch) -> list[Reply]:
             nonlocal retry
+            if self._canary_due():  # only operations that reach Redis: a bad cookie costs no command
+                self._check_canary()
             if batch.node is not None:
                 return self._send(batch.node, batch)
             replies, retry = self._execute(batch, retry)
