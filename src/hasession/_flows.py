@@ -15,7 +15,13 @@ import orjson
 from ._codec import Codec
 from ._commands import Batch, Call, Degraded, Eval, Flow, Reply, text
 from ._config import DurabilityPolicy, SessionPolicy
-from ._exceptions import ConcurrentUpdate, SessionDataError, SessionTooLarge, StoreResponseError
+from ._exceptions import (
+    ConcurrentUpdate,
+    SessionDataError,
+    SessionTooLarge,
+    StoreResponseError,
+    UndecodableSession,
+)
 from ._ids import IdCodec, SessionId
 from ._keys import KeySchema
 from ._scripts import CANARY, CYCLE, DESTROY, INDEX_ADD, LOAD, SAVE
@@ -26,6 +32,8 @@ __all__ = ["Context", "SaveResult", "SessionInfo"]
 log = logging.getLogger("hasession")
 _DATA = "."
 _USER = "@u"
+_NOT_A_HASH = "@!"  # LOAD's answer for a key of another type
+_TOMBSTONE = "@d"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,7 +112,7 @@ class Context:
         degraded = isinstance(reply, Degraded)
         if isinstance(reply, Degraded):
             reply = reply.value
-        stored = None if not reply else self._decode(sid, _pairs(reply), now_ms)
+        stored = None if not reply else self._decode_or_none(sid, reply, now_ms)
         if stored is None or stored.expires_ms <= now_ms:  # a replica does not run LOAD's check
             return None
         stored.degraded = degraded
@@ -141,11 +149,15 @@ class Context:
         (members,) = yield Batch((Call(("ZRANGEBYSCORE", index, now_ms, "+inf")),), route=index, write=False)
         found = []
         for member in members:  # type: ignore[attr-defined]
-            public_id = text(member)
+            public_id = text(member) if _is_utf8(member) else None
+            if public_id is None:
+                continue  # not a member hasession wrote
             key = self.keys.data_for_public(public_id)
             (meta,) = yield Batch((Call(("HMGET", key, "@c", "@t", "@x")),), route=key, write=False)
-            if meta[0] is not None and int(meta[2]) > now_ms:  # type: ignore[index]
-                created, seen, expires = (int(v) for v in meta)  # type: ignore[attr-defined]
+            if not (isinstance(meta, list) and all(isinstance(v, bytes) and v.isdigit() for v in meta)):
+                continue  # gone (all nil), or metadata someone else wrote
+            created, seen, expires = (int(v) for v in meta)
+            if expires > now_ms:
                 found.append(
                     SessionInfo(
                         public_id=public_id, created_ms=created, last_seen_ms=seen, expires_ms=expires
@@ -285,21 +297,47 @@ class Context:
         if total > self.policy.max_size:
             raise SessionTooLarge(f"session is {total} bytes, more than max_size={self.policy.max_size}")
 
+    def _decode_or_none(self, sid: SessionId, reply: Reply, now_ms: int) -> StoredSession | None:
+        """The stored session, or ``None`` (a fresh session) when someone else wrote or damaged it."""
+        try:
+            fields = _pairs(reply)
+            return None if _TOMBSTONE in fields else self._decode(sid, fields, now_ms)
+        except UndecodableSession as exc:
+            log.error("hasession: session %r in Redis is damaged (%s); a fresh session replaces it", sid, exc)
+            return None
+
     def _decode(self, sid: SessionId, fields: dict[str, bytes], now_ms: int) -> StoredSession:
+        if _NOT_A_HASH in fields:
+            error = fields[_NOT_A_HASH].decode(errors="replace")
+            raise UndecodableSession(f"the key is not a hash ({error})")
         stored = StoredSession(
             data={},
-            version=int(fields.get("@v", b"0")),
-            created_ms=int(fields.get("@c", b"0")),
-            expires_ms=int(fields.get("@x", b"0")),
-            touched=now_ms - int(fields.get("@t", b"0")) >= self.policy.touch_interval * 1000,
+            version=_integer(fields, "@v"),
+            created_ms=_integer(fields, "@c"),
+            expires_ms=_integer(fields, "@x"),
+            touched=now_ms - _integer(fields, "@t") >= self.policy.touch_interval * 1000,
         )
         values = {name[1:]: raw for name, raw in fields.items() if name.startswith(_DATA)}
+        size = sum(len(k) + len(v) for k, v in values.items())
+        if size > self.policy.max_size:  # hasession never writes that much: every save would fail
+            raise UndecodableSession(f"{size} bytes of values, more than max_size={self.policy.max_size}")
         if not self._decode_all(stored, values):
             for key, raw in values.items():
                 self._decode_value(sid, stored, key, raw)
         if _USER in fields:
-            stored.user_id = self.codec.decode(fields[_USER], context=_context(sid.tag, _USER))
+            stored.user_id = self._user_of(sid, fields[_USER])
         return stored
+
+    def _user_of(self, sid: SessionId, raw: bytes) -> str | None:
+        try:
+            user_id = self.codec.decode(raw, context=_context(sid.tag, _USER))
+        except SessionDataError as exc:
+            log.error("hasession: dropped the undecodable user id of session %r: %s", sid, exc)
+            return None
+        if not isinstance(user_id, str):
+            log.error("hasession: dropped a user id of type %s in session %r", type(user_id).__name__, sid)
+            return None
+        return user_id
 
     def _decode_all(self, stored: StoredSession, values: dict[str, bytes]) -> bool:
         """Fast path: plain JSON values parsed in one call as one array (one C call, not N)."""
@@ -363,8 +401,33 @@ def _delta_args(sets: dict[str, bytes], dels: set[str] | tuple[()]) -> tuple[str
 
 
 def _pairs(reply: Reply) -> dict[str, bytes]:
-    items: list[bytes] = reply  # type: ignore[assignment]
-    return dict(zip(map(bytes.decode, items[::2]), items[1::2], strict=True))
+    """A ``HGETALL`` reply as a dict; field names that are not UTF-8 were not written by hasession."""
+    if not isinstance(reply, list) or len(reply) % 2 or not all(isinstance(i, bytes) for i in reply):
+        raise UndecodableSession(f"not a session hash: {type(reply).__name__}")
+    pairs = {}
+    for name, value in zip(reply[::2], reply[1::2], strict=True):
+        try:
+            pairs[name.decode()] = value
+        except UnicodeDecodeError:
+            log.error("hasession: ignored a session field whose name is not UTF-8")
+    return pairs
+
+
+def _is_utf8(value: object) -> bool:
+    if isinstance(value, bytes):
+        try:
+            value.decode()
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def _integer(fields: dict[str, bytes], name: str) -> int:
+    """A metadata field (``@v``, ``@c``, ``@x``, ``@t``: every save writes all four)."""
+    raw = fields.get(name)
+    if raw is None or not (raw.isdigit() and len(raw) < 20):
+        raise UndecodableSession(f"metadata {name} is {'missing' if raw is None else 'not an integer'}")
+    return int(raw)
 
 
 def _status(reply: Reply) -> list[str]:

@@ -808,6 +808,8 @@ def test_a_bad_value_is_dropped_alone_when_the_fast_path_cannot_parse_the_sessio
         ".n": b"3",
         "@x": b"99999999999999",
         "@v": b"1",
+        "@c": b"1",
+        "@t": b"1",
     }
     stored = ctx._decode(sid, fields, now_ms=0)
     assert stored.data == {"good": {"a": [1, 2]}, "n": 3}
