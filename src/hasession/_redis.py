@@ -12,13 +12,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import redis.exceptions as rex
-from redis.connection import AbstractConnection
+from redis.backoff import NoBackoff
+from redis.connection import AbstractConnection, Connection, ConnectionPool, SSLConnection
+from redis.retry import Retry
 
 from ._exceptions import StoreConnectionError, StoreError, StoreMisconfigured, StoreTimeout
 from ._routing import error_from_reply
-from ._topology import Address, ConnectionOptions
+from ._topology import Address, ConnectionOptions, Sentinel
 
-__all__ = ["connection_kwargs", "map_redis_errors"]
+__all__ = ["TLSConnection", "connection_kwargs", "map_redis_errors", "sentinel_pool"]
 
 # redis-py 8 takes ``driver_info=None``; older versions ``lib_name=None, lib_version=None``.
 _NO_SETINFO: dict[str, Any] = (
@@ -158,3 +160,32 @@ def connection_kwargs(
             ssl_cert_reqs=options.ssl_cert_reqs,
         )
     return kwargs
+
+
+class TLSConnection(SSLConnection):
+    """redis-py's TLS connection, whose "unread data?" check counts decrypted bytes only.
+
+    A TLS 1.3 server sends session tickets after the handshake, so the raw socket of a fresh
+    connection is often readable with no reply in it. redis-py 8's pool takes that for unread
+    replies and fails the checkout ("Connection not ready"): a spurious retry, and a hold, for
+    many new connections. Here a readable socket is read without blocking, and only bytes that
+    decrypt into the reply buffer count. (The async driver checks decrypted bytes already.)
+    """
+
+    def can_read(self, timeout: float = 0) -> bool:
+        if not super().can_read(timeout):
+            return False
+        parser: Any = self._parser
+        reader = getattr(parser, "_reader", None)
+        if reader is None or not hasattr(parser, "read_from_socket") or reader.has_data():
+            return True
+        return bool(parser.read_from_socket(timeout=0, raise_on_timeout=False))
+
+
+def sentinel_pool(topology: Sentinel, address: Address) -> ConnectionPool:
+    """A blocking pool to one Sentinel, for the watcher threads (both drivers use them)."""
+    options = topology.sentinel_options
+    cls = TLSConnection if options.tls else Connection
+    return ConnectionPool(
+        connection_class=cls, retry=Retry(NoBackoff(), 0), **connection_kwargs(options, address)
+    )

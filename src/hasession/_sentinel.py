@@ -15,15 +15,34 @@ States and the rules that move between them (one line per transition in ``_TRANS
                                                      ``new`` first; refuse ``old`` for AVOID_SECONDS
                                                      (after a forced failover both say "master").
     SWITCHING    -- Aborted           --> UNKNOWN    -failover-abort-* / -odown: back to the lookup.
-    UNKNOWN/SW.  -- Found(addr)       --> KNOWN      discovery: Sentinel's answer, then ROLE=master;
+    UNKNOWN/SW.  -- Found(addr, ep)   --> KNOWN      discovery: Sentinel's answer, then ROLE=master;
                                                      ignored for an address being avoided (a lookup
-                                                     that started before the switch was announced).
+                                                     that started before the switch was announced),
+                                                     and for a configuration epoch older than the
+                                                     newest one seen: never go back to an older master.
+                                                     An avoided master is taken back only when the
+                                                     failover was undone: a majority of Sentinels name
+                                                     it at the newest epoch, and the candidate is no
+                                                     master (a leader that died mid-way).
     SWITCHING    -- (time)            --> UNKNOWN    after SWITCH_SECONDS without news.
 
-Discovery follows the Sentinel client contract (HA-NOTES §1): the candidate first, then each
-Sentinel in order with ``get-master-addr-by-name`` (the one that answers moves to the front),
-then ``ROLE`` on the answer; when no Sentinel answers, the last known master is used after its
-``ROLE`` says master (fault #11).
+Discovery follows Redis's Sentinel client guidelines: the candidate first; then every Sentinel is
+asked, in order, for ``get-master-addr-by-name`` and, in the same round trip, ``SENTINEL MASTER``
+for the configuration epoch of its answer. The answers are tried newest epoch first, each only
+after ``ROLE`` on it says master (the Sentinel that named it moves to the front). Asking every
+Sentinel matters after a partition heals: the Sentinel that was cut off with the old master still
+names it, and the old master still says master until it is demoted, but a newer epoch wins. When
+no Sentinel answers, the last known master is used after its ``ROLE`` says master.
+
+The read lease (``replicated`` durability). A process cut off with the old master by a partition
+hears nothing from the Sentinels on the other side, and the old master keeps answering until it is
+demoted: it would serve sessions that the other side has since changed. So in ``replicated``
+durability a master is only used under a lease. The watchers ask every Sentinel for its view of the
+master (``SENTINEL MASTER``) several times a second; a Sentinel that names our master, not flagged
+down, with no ping outstanding for ``x`` ms, cannot judge it down before ``down-after - x`` ms from
+when we asked. While enough Sentinels vouch for it that fewer than ``quorum`` could have judged it
+down, no failover can have started: the master is the only one. When the lease lapses (this side
+was cut off), operations are held, and fail closed past the hold budget.
 """
 
 from __future__ import annotations
@@ -37,7 +56,6 @@ from ._commands import Batch, Call, Flow, Reply, text
 from ._exceptions import (
     FailoverInProgress,
     MasterNotFound,
-    NotReplicated,
     StoreError,
     StoreMisconfigured,
     StoreUnavailable,
@@ -45,7 +63,7 @@ from ._exceptions import (
 from ._routing import Discover, Hold, NoScript, Plan, Router, Send, role_of
 from ._topology import Address
 
-__all__ = ["MasterView", "SentinelRouter", "parse_event"]
+__all__ = ["MasterView", "SentinelRouter", "Vouch", "config_epoch", "lease_until", "parse_event", "vouch"]
 
 SWITCH_SECONDS = 15.0
 AVOID_SECONDS = 15.0
@@ -85,6 +103,10 @@ class Aborted:
 @dataclass(frozen=True, slots=True)
 class Found:
     address: Address
+    #: The Sentinel configuration epoch that named it (-1: not named by a Sentinel's answer).
+    epoch: int = -1
+    #: A master we avoid, taken back because the failover that replaced it was undone.
+    reverted: bool = False
 
 
 Event = Lost | Begun | Switched | Aborted | Found
@@ -106,6 +128,51 @@ class MasterView:
     since: float = 0.0
     #: Bumped on every change of master; drivers drop connections to old masters.
     generation: int = 0
+    #: The newest Sentinel configuration epoch seen: a master named under an older one is refused.
+    epoch: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Vouch:
+    """One Sentinel's view of the master, as of a ``SENTINEL MASTER`` reply."""
+
+    address: Address
+    epoch: int
+    quorum: int
+    #: Monotonic time until which this Sentinel cannot have judged the master down (0: it does).
+    until: float
+
+
+#: Seconds taken off every lease for the time a reply takes to reach us and be read.
+LEASE_MARGIN = 0.05
+#: How often a watcher asks its Sentinel (a lease lasts ``down-after-milliseconds``).
+LEASE_POLL = 0.1
+
+
+def vouch(reply: object, asked_at: float) -> Vouch | None:
+    """What a ``SENTINEL MASTER`` reply, asked for at ``asked_at``, says for the lease."""
+    fields = _fields(reply)
+    try:
+        address = Address(fields["ip"], int(fields["port"]))
+        down_after, pending = int(fields["down-after-milliseconds"]), int(fields.get("last-ping-sent", 0))
+        quorum, epoch = int(fields["quorum"]), int(fields.get("config-epoch", -1))
+    except (KeyError, ValueError):
+        return None
+    flags = set(fields.get("flags", "").split(","))
+    healthy = not flags & {"s_down", "o_down", "failover_in_progress", "disconnected"}
+    until = asked_at + (down_after - pending) / 1000 - LEASE_MARGIN if healthy else 0.0
+    return Vouch(address, epoch, quorum, until)
+
+
+def lease_until(vouches: list[Vouch], view: MasterView, sentinels: int) -> float:
+    """Until when ``view``'s master is the only one: enough Sentinels vouch for it that fewer
+    than a quorum can have judged it down (and a majority, which any failover needs)."""
+    mine = sorted(
+        (v.until for v in vouches if v.address == view.address and v.epoch >= view.epoch), reverse=True
+    )
+    quorum = max((v.quorum for v in vouches), default=sentinels)
+    needed = max(sentinels // 2 + 1, sentinels - quorum + 1)
+    return mine[needed - 1] if len(mine) >= needed else 0.0
 
 
 def _lost(v: MasterView, e: Lost, now: float) -> MasterView:
@@ -149,8 +216,10 @@ def _aborted(v: MasterView, e: Aborted, now: float) -> MasterView:
 
 
 def _found(v: MasterView, e: Found, now: float) -> MasterView:
-    if e.address == v.avoid and now < v.avoid_until:
+    if e.address == v.avoid and now < v.avoid_until and not e.reverted:
         return v  # a lookup that began before Sentinel announced the switch: stale
+    if e.epoch < v.epoch and e.epoch >= 0:
+        return v  # named by a Sentinel that has not heard of a newer failover yet
     moved = e.address != v.last
     return replace(
         v,
@@ -158,8 +227,10 @@ def _found(v: MasterView, e: Found, now: float) -> MasterView:
         address=e.address,
         last=e.address,
         hint=None,
+        avoid=None if e.reverted else v.avoid,
         since=now,
         generation=v.generation + moved,
+        epoch=max(v.epoch, e.epoch),
     )
 
 
@@ -239,59 +310,122 @@ def _addr(host: str, port: str) -> Address:
 # -- discovery ----------------------------------------------------------------------------------
 
 
-def _ask(node: Address, *args: str) -> Batch:
-    return Batch((Call(args),), route="", write=False, node=node, timeout=PROBE_TIMEOUT)
+def _ask(node: Address, *commands: tuple[str, ...]) -> Batch:
+    return Batch(tuple(Call(c) for c in commands), route="", write=False, node=node, timeout=PROBE_TIMEOUT)
 
 
 def _is_master(address: Address) -> Flow[bool]:
     try:
-        (reply,) = yield _ask(address, "ROLE")
+        (reply,) = yield _ask(address, ("ROLE",))
+        return role_of(reply) == "master"
     except StoreMisconfigured:
         raise  # a wrong password or certificate: no failover explains it
     except StoreError:
         return False
-    return role_of(reply) == "master"
+
+
+#: A Sentinel's answer: the master it names, its configuration epoch, and the Sentinel's index.
+Named = tuple[Address, int, int]
+#: What discovery found: the master, the index of the Sentinel that named it (-1: none), the epoch
+#: (-1: none), and a fourth element ``True`` when it is an avoided master taken back on purpose.
+Discovered = tuple[Address, int, int] | tuple[Address, int, int, bool]
+
+
+def _ask_sentinels(
+    sentinels: tuple[Address, ...], name: str
+) -> Flow[tuple[list[Named], bool, StoreMisconfigured | None]]:
+    """Every Sentinel's answer, newest configuration epoch first (then in the Sentinels' order),
+    whether any of them is running a failover of the master, and a configuration fault to raise
+    if no master turns up: every Sentinel that answered does not know ``name`` (Sentinel says so
+    for nothing else, failover or not), or none answered and one refused our TLS or password."""
+    named: list[Named] = []
+    busy = answered = False
+    unknown = 0
+    refused: StoreMisconfigured | None = None
+    for i, sentinel in enumerate(sentinels):
+        lookup = ("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
+        try:
+            address, master = yield _ask(sentinel, lookup, ("SENTINEL", "MASTER", name))
+            answered = True
+            busy = busy or "failover_in_progress" in _fields(master).get("flags", "")
+            if address:
+                named.append((_addr(*(text(p) for p in address)), config_epoch(master), i))  # type: ignore[attr-defined]
+        except StoreMisconfigured as exc:
+            refused = refused or exc
+        except StoreError as exc:  # down, frozen, or does not know the name
+            unknown += _UNKNOWN_NAME in str(exc)
+        except (TypeError, ValueError):
+            continue
+    fault = None
+    if unknown and not answered:
+        fault = StoreMisconfigured(
+            f"no Sentinel that answered monitors a master named {name!r}; check the master name",
+            cause="master_name",
+        )
+    elif refused is not None and not answered:
+        fault = refused
+    return sorted(named, key=lambda n: (-n[1], n[2])), busy, fault
+
+
+#: Sentinel's error for ``SENTINEL MASTER <name>`` when it monitors no such master.
+_UNKNOWN_NAME = "No such master with that name"
+
+
+def config_epoch(reply: object) -> int:
+    """The ``config-epoch`` in a ``SENTINEL MASTER`` reply."""
+    return int(_fields(reply).get("config-epoch", -1))
+
+
+def _fields(reply: object) -> dict[str, str]:
+    """A ``SENTINEL MASTER`` reply (a flat field/value list, or redis-py's dict) as a dict."""
+    if isinstance(reply, dict):
+        return {text(k): text(v) for k, v in reply.items()}
+    items = [text(p) for p in reply] if isinstance(reply, list) else []
+    return dict(zip(items[::2], items[1::2], strict=False))
 
 
 def discover(
     sentinels: tuple[Address, ...], name: str, view: MasterView, now: float
-) -> Flow[tuple[Address, int] | None]:
-    """Find the master; returns it with the index of the Sentinel that named it (-1: none).
+) -> Flow[Discovered | None]:
+    """Find the master (see :data:`Discovered`).
 
-    Raises :class:`StoreMisconfigured` when no Sentinel answered and one refused our TLS or
-    credentials, or when every Sentinel that answered says it knows no master ``name`` (a
-    Sentinel answers that only for a name it does not monitor, failover or not).
+    Raises :class:`StoreMisconfigured` when no master turns up and the Sentinels refused the
+    master name or our credentials (see :func:`_ask_sentinels`).
     """
     avoid = view.avoid if now < view.avoid_until else None
-    if view.hint is not None and view.hint != avoid and (yield from _is_master(view.hint)):
-        return view.hint, -1
-    answered = named = False
-    refused: StoreMisconfigured | None = None
-    for i, sentinel in enumerate(sentinels):
-        try:
-            (reply,) = yield _ask(sentinel, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
-        except StoreMisconfigured as exc:
-            refused = refused or exc
+    candidate_failed = False
+    if view.hint is not None and view.hint != avoid:
+        if (yield from _is_master(view.hint)):
+            return view.hint, -1, -1
+        candidate_failed = True
+    named, busy, fault = yield from _ask_sentinels(sentinels, name)
+    tried: set[Address] = set()
+    reverted = candidate_failed and not busy and _reverted(named, avoid, len(sentinels))
+    for address, epoch, index in named:
+        if (address == avoid and not reverted) or address in tried or epoch < view.epoch:
             continue
-        except StoreError:
-            continue
-        answered = True
-        if not reply:
-            continue
-        named = True
-        address = _addr(*(text(p) for p in reply))  # type: ignore[attr-defined]
-        if address != avoid and (yield from _is_master(address)):
-            return address, i
-    if not answered and view.last is not None and view.last != avoid and (yield from _is_master(view.last)):
-        return view.last, -1
-    if refused is not None and not answered:
-        raise refused
-    if answered and not named:
-        raise StoreMisconfigured(
-            f"no Sentinel that answered monitors a master named {name!r}; check the master name",
-            cause="master_name",
-        )
+        tried.add(address)
+        if (yield from _is_master(address)):
+            # a fourth element tells the router that the avoided master was taken back on purpose
+            return (address, index, epoch, True) if address == avoid else (address, index, epoch)
+    if not named and view.last is not None and view.last != avoid and (yield from _is_master(view.last)):
+        return view.last, -1, -1
+    if fault is not None:
+        raise fault
     return None
+
+
+def _reverted(named: list[Named], avoid: Address | None, sentinels: int) -> bool:
+    """Whether a failover we heard begin was undone: a majority of the Sentinels names the old
+    master at the newest epoch any of them reports, and (checked by the caller) no Sentinel that
+    answers is running a failover and the candidate is no master. A leader Sentinel that dies
+    mid-way leaves exactly that: the others never heard of its failover, and turn the candidate
+    back into a replica. While the leader runs it, its ``SENTINEL MASTER`` flags say
+    ``failover_in_progress``, and the candidate may not have become master yet."""
+    if avoid is None or not named:
+        return False
+    top = named[0][1]
+    return sum(1 for address, epoch, _ in named if address == avoid and epoch == top) > sentinels // 2
 
 
 def replica_read(
@@ -300,7 +434,7 @@ def replica_read(
     """Send a read-only ``batch`` to a replica whose master link is down at most ``max_staleness`` s."""
     for sentinel in sentinels:
         try:
-            (reply,) = yield _ask(sentinel, "SENTINEL", "REPLICAS", name)
+            (reply,) = yield _ask(sentinel, ("SENTINEL", "REPLICAS", name))
         except StoreError:
             continue
         for replica in fresh_replicas(reply, max_staleness):
@@ -328,10 +462,14 @@ def fresh_replicas(reply: object, max_staleness: float) -> list[Address]:
 class SentinelRouter(Router):
     """Routes every batch to the master that Sentinel names and ROLE confirms."""
 
-    def __init__(self, sentinels: tuple[Address, ...], master_name: str) -> None:
+    def __init__(self, sentinels: tuple[Address, ...], master_name: str, *, lease: bool = False) -> None:
         self.sentinels = sentinels
         self.master_name = master_name
         self.view = MasterView()
+        #: Whether the master is only used under a read lease (``replicated`` durability).
+        self.lease = lease
+        self._vouches: dict[Address, Vouch] = {}
+        self._lease_until = 0.0
         self._dropped: list[Address] = []
 
     @property
@@ -345,6 +483,8 @@ class SentinelRouter(Router):
     def plan(self, batch: Batch, now: float) -> Plan:
         view = self.view
         if view.state is State.KNOWN and view.address is not None:
+            if not self.leased(now):
+                return Hold(LEASE_POLL)  # cut off from the Sentinels: the master may be replaced
             return Send(view.address)
         if view.state is State.SWITCHING and now - view.since < SWITCH_SECONDS and view.hint is None:
             return Hold(PROBE_SECONDS * 5)
@@ -356,6 +496,20 @@ class SentinelRouter(Router):
         self.view = transition(old, event, now)
         if old.address is not None and self.view.address != old.address:
             self._dropped.append(old.address)
+        self._lease_until = lease_until(list(self._vouches.values()), self.view, len(self.sentinels))
+
+    def leased(self, now: float) -> bool:
+        return not self.lease or now < self._lease_until
+
+    def vouched(self, sentinel: Address, found: Vouch | None, now: float) -> bool:
+        """Record a Sentinel's view of the master; ``True`` when that renewed a lapsed lease."""
+        lapsed = now >= self._lease_until
+        if found is None:
+            self._vouches.pop(sentinel, None)
+        else:
+            self._vouches[sentinel] = found
+        self._lease_until = lease_until(list(self._vouches.values()), self.view, len(self.sentinels))
+        return lapsed and now < self._lease_until
 
     def failed(self, address: Address, error: StoreError, now: float) -> None:
         if isinstance(error, StoreUnavailable) and not _harmless(error):
@@ -368,10 +522,20 @@ class SentinelRouter(Router):
             raise MasterNotFound(
                 f"no Sentinel of {len(self.sentinels)} named a reachable master {self.master_name!r}"
             )
-        address, index = cast("tuple[Address, int]", result)
+        found = cast("Discovered", result)
+        address, index, epoch, reverted = found[0], found[1], found[2], len(found) > 3
         if index > 0:  # the Sentinel that answered goes first next time
             self.sentinels = (self.sentinels[index], *self.sentinels[:index], *self.sentinels[index + 1 :])
-        self.apply(Found(address), now)
+        self.apply(Found(address, epoch, reverted=reverted), now)
+
+    def heard_epoch(self, epoch: int, now: float) -> None:
+        """A Sentinel reports configuration ``epoch``: newer than our master's, so look again.
+
+        Watchers ask on every (re)subscription: events published while they were cut off (a
+        partition) are never delivered, and the master we use may be one a failover left behind.
+        """
+        if epoch > self.view.epoch >= 0 and self.view.address is not None:
+            self.apply(Lost(self.view.address), now)
 
     def add_sentinels(self, peers: tuple[Address, ...]) -> None:
         """Learn Sentinels that joined since the URL was written (asked last, in the order found)."""
@@ -397,5 +561,10 @@ def sentinel_peers(reply: object) -> tuple[Address, ...]:
 
 
 def _harmless(error: StoreError) -> bool:
-    """Errors that say nothing about who the master is (a busy script, a short WAIT)."""
-    return isinstance(error, (NotReplicated, NoScript)) or str(error).startswith(("BUSY", "NOREPLICAS"))
+    """Errors that say nothing about who the master is (a busy script, an emptied script cache).
+
+    ``NOREPLICAS`` and a short ``WAIT`` are not harmless: a master cut off from its replicas by a
+    partition, or left behind by a failover it has not heard of, answers them too. Sentinel is
+    asked again (the newest configuration epoch wins); a master that still is one is kept.
+    """
+    return isinstance(error, NoScript) or str(error).startswith("BUSY")

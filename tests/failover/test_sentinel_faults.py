@@ -147,6 +147,50 @@ def test_sentinel_failover(redis_sentinel: SentinelTopology, make_store: Any, cr
     assert_unharmed(users, lost_writes_allowed=len(users.users))
 
 
+def _watching(topology: SentinelTopology) -> bool:
+    """Every Sentinel has a client subscribed to a pattern (the store's watchers)."""
+    return all(
+        any(int(c.get("psub", 0)) > 0 for c in node.client().client_list()) for node in topology.sentinels
+    )
+
+
+def test_the_failover_fence_does_not_wait_for_a_busy_event_loop(redis_sentinel: SentinelTopology) -> None:
+    """Writes must stop going to the old master on the failover's first events, even while the
+    app's event loop is too busy to run anything: the watchers are threads."""
+    from hasession._sentinel import State
+
+    async def main() -> tuple[object, object]:
+        store = hasession.AsyncSessionStore.from_url(redis_sentinel.url, secret_keys="f" * 32)
+        try:
+            first = store.open(None)
+            first["a"] = 1
+            await store.save(first)  # the master is known and the watchers started
+            old = store._router.view.address  # type: ignore[attr-defined]
+            wait_until(lambda: _watching(redis_sentinel), timeout=10, message="the watchers to subscribe")
+            fenced: list[object] = []
+
+            def fail_over() -> None:
+                redis_sentinel.failover()
+                view = lambda: store._router.view  # type: ignore[attr-defined]  # noqa: E731
+                wait_until(
+                    lambda: view().state is not State.KNOWN or view().address != old,
+                    timeout=10,
+                    message="the router to stop sending to the old master",
+                )
+                fenced.append(view())
+
+            thread = threading.Thread(target=fail_over)
+            thread.start()
+            thread.join(30)  # blocks the event loop: no task runs until the failover is over
+            return old, fenced[0] if fenced else None
+        finally:
+            await store.close()
+
+    old, fenced = asyncio.run(main())
+    assert fenced is not None, "the fence waited for the event loop"
+    assert getattr(fenced, "address", None) != old
+
+
 def test_switchover_loses_nothing(redis_sentinel: SentinelTopology, make_store: Any, crowd: Any) -> None:
     store, operator = make_store(redis_sentinel.url), make_store(redis_sentinel.url)
     with crowd(store) as users:
@@ -189,6 +233,45 @@ def test_all_sentinels_down_keeps_serving(
     with pytest.raises(hasession.StoreUnavailable) as caught:  # nobody to ask, nothing known
         stranger.load(users.users[0].cookie)
     assert isinstance(caught.value.__cause__, hasession.MasterNotFound)
+
+
+def test_replicated_reads_need_a_majority_of_sentinels(
+    replicated_sentinel: SentinelTopology, make_store: Any, crowd: Any
+) -> None:
+    """In replicated durability a master is read only while enough Sentinels vouch for it: a
+    process cut off from them cannot tell whether the others have promoted a replica. Async
+    durability keeps serving from the last known master."""
+    topology = replicated_sentinel
+    durable = make_store(
+        topology.url,
+        durability=DurabilityPolicy(mode="replicated", replicas=1),
+        retry=RetryPolicy(hold_budget=0.5),
+    )
+    fast = make_store(topology.url)
+    cookie = str(durable.save(_with(durable, owner="me")).value)
+    assert durable.load(cookie)["owner"] == "me"
+    topology.kill_sentinel(0)
+    assert durable.load(cookie)["owner"] == "me"  # two of three still vouch
+    topology.kill_sentinel(1)  # their vouches run out within down-after-milliseconds
+    wait_until(lambda: not _loads(durable, cookie), timeout=10, message="the lease to lapse")
+    with pytest.raises(hasession.StoreUnavailable):  # held, then fails closed
+        durable.load(cookie)
+    assert fast.load(cookie)["owner"] == "me"
+    topology.restart_sentinel(1)
+    wait_until(lambda: _loads(durable, cookie), timeout=15, message="the lease to come back")
+
+
+def _with(store: Any, **data: Any) -> Any:
+    session = store.open(None)
+    session.update(data)
+    return session
+
+
+def _loads(store: Any, cookie: str) -> bool:
+    try:
+        return bool(store.load(cookie)["owner"] == "me")
+    except hasession.StoreUnavailable:
+        return False
 
 
 def test_partitioned_master_loses_no_acknowledged_write(

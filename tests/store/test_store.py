@@ -11,6 +11,8 @@ import hasession
 from hasession import SessionPolicy
 from hasession.testing import ClusterTopology, wait_until
 
+from .conftest import Blocking
+
 
 def create(store: Any, **data: Any) -> str:
     session = store.open(None)
@@ -48,6 +50,44 @@ def test_one_round_trip_to_load_and_one_to_save(store: Any) -> None:
     session["a"] = 2
     store.save(session)
     assert store.stats.round_trips - before == 2
+
+
+# A reply that comes 50 ms late: redis-py's check for unread data when it hands out a pooled
+# connection cannot see it yet (Sentinels answer it at once with an error, which that check drops).
+_LATE = """local t = redis.call('TIME'); local t0 = t[1] * 1e6 + t[2]
+repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] - t0 > 50000
+return 'stray'"""
+
+
+async def _plant_async(pool: Any) -> None:
+    conn = await pool.get_connection()
+    await conn.send_command("EVAL", _LATE, 0)
+    await pool.release(conn)
+
+
+def _plant_sync(pool: Any) -> None:
+    conn = pool.get_connection()
+    conn.send_command("EVAL", _LATE, 0)
+    pool.release(conn)
+
+
+def plant_stray_replies(store: Any) -> None:
+    """Leave a late reply on a pooled connection to every node, as a read cut short would."""
+    if isinstance(store, Blocking):
+        for pool in list(store.store._pools.values()):
+            store.run(_plant_async(pool))
+    else:
+        for pool in list(store._pools.values()):
+            _plant_sync(pool)
+
+
+def test_a_reply_left_on_a_pooled_connection_is_never_handed_on(store: Any) -> None:
+    mine, other = create(store, owner="me"), create(store, owner="someone else")
+    assert store.load(other)["owner"] == "someone else"
+    for _ in range(3):
+        plant_stray_replies(store)
+        assert store.load(mine)["owner"] == "me"
+    assert store.stats.retries >= 1  # the stray reply was caught (and its connection closed)
 
 
 def test_untouched_session_writes_nothing(store: Any) -> None:
@@ -295,3 +335,36 @@ def test_a_destroyed_session_leaves_a_single_key_tombstone(store: Any, dump: Any
     store.save(session)
     [value] = [v for k, v in dump() if k.startswith(b"hs:{")]
     assert value == {b"@d": b"1"}
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_replicated_loads_are_refused_by_a_master_without_its_replicas(
+    redis_server: Any, driver: str
+) -> None:
+    """A master cut off from its replicas (a partition, a failover it missed) may be stale: in
+    ``replicated`` durability it serves no load; in ``async`` durability it does."""
+    from .conftest import SECRET
+
+    def make(mode: str) -> Any:
+        durability = hasession.DurabilityPolicy(mode=mode, replicas=1)  # type: ignore[arg-type]
+        store = hasession.SessionStore if driver == "sync" else hasession.AsyncSessionStore
+        built = store.from_url(redis_server.url, secret_keys=SECRET, durability=durability)
+        return built if driver == "sync" else Blocking(built)
+
+    admin = redis_server.client()
+    admin.flushall()
+    fast, durable = make("async"), make("replicated")
+    try:
+        cookie = create(fast, owner="me")
+        admin.config_set("min-replicas-to-write", 1)
+        try:
+            assert fast.load(cookie)["owner"] == "me"
+            with pytest.raises(hasession.StoreUnavailable) as caught:
+                durable.load(cookie, budget=0.3)
+            assert "NOREPLICAS" in str(caught.value.attempts[0].error)
+        finally:
+            admin.config_set("min-replicas-to-write", 0)
+        assert durable.load(cookie)["owner"] == "me"
+    finally:
+        fast.close()
+        durable.close()

@@ -22,6 +22,7 @@ from hasession._routing import Discover, Hold, NoScript, Send, error_from_reply
 from hasession._sentinel import (
     _TRANSITIONS,
     AVOID_SECONDS,
+    LEASE_MARGIN,
     SWITCH_SECONDS,
     Aborted,
     Begun,
@@ -32,11 +33,14 @@ from hasession._sentinel import (
     SentinelRouter,
     State,
     Switched,
+    Vouch,
     discover,
     fresh_replicas,
+    lease_until,
     parse_event,
     replica_read,
     transition,
+    vouch,
 )
 from hasession._topology import Address
 
@@ -213,7 +217,8 @@ Answers = dict[tuple[Address, str], Any]
 
 def run(flow: Flow[Any], answers: Answers) -> tuple[list[tuple[Address, tuple[Any, ...]]], Any]:
     """Drive a node-targeted flow; ``answers[(node, first arg)]`` is a reply or an error to throw.
-    A node without an answer is down."""
+    A node without an answer is down. A Sentinel's answer to a lookup is the address it names, or
+    ``(address, config epoch)`` (epoch 0 when not given)."""
     asked: list[tuple[Address, tuple[Any, ...]]] = []
     value: Any = None
     error: StoreError | None = None
@@ -224,11 +229,19 @@ def run(flow: Flow[Any], answers: Answers) -> tuple[list[tuple[Address, tuple[An
             return asked, stop.value
         assert batch.node is not None
         assert not batch.write
-        (command,) = batch.commands
+        command = batch.commands[0]
         assert isinstance(command, Call)
         asked.append((batch.node, command.args))
         answer = answers.get((batch.node, str(command.args[0])), DOWN)
-        value, error = (None, answer) if isinstance(answer, StoreError) else ([answer], None)
+        if isinstance(answer, StoreError):
+            value, error = None, answer
+        elif len(batch.commands) == 2:  # get-master-addr-by-name, then SENTINEL MASTER
+            address, epoch, *flags = answer if isinstance(answer, tuple) else (answer, 0)
+            state = [b"name", NAME.encode(), b"config-epoch", str(epoch).encode()]
+            state += [b"flags", ",".join(["master", *flags]).encode()]
+            value, error = [address, state], None
+        else:
+            value, error = [answer], None
 
 
 def named(address: Address) -> list[bytes]:
@@ -243,15 +256,15 @@ def test_the_hint_is_probed_first() -> None:
     view = MasterView(hint=R1)
     asked, found = run(discover(SENTINELS, NAME, view, NOW), {(R1, "ROLE"): MASTER_ROLE})
     assert asked == [(R1, ROLE)]
-    assert found == (R1, -1)
+    assert found == (R1, -1, -1)
 
 
-def test_sentinels_are_asked_in_order_and_role_is_checked() -> None:
+def test_every_sentinel_is_asked_then_role_is_checked() -> None:
     view = MasterView(hint=R1)
     answers = {(R1, "ROLE"): REPLICA_ROLE, (S2, "SENTINEL"): named(M1), (M1, "ROLE"): MASTER_ROLE}
     asked, found = run(discover(SENTINELS, NAME, view, NOW), answers)
-    assert asked == [(R1, ROLE), (S1, ASK), (S2, ASK), (M1, ROLE)]
-    assert found == (M1, 1)
+    assert asked == [(R1, ROLE), (S1, ASK), (S2, ASK), (S3, ASK), (M1, ROLE)]
+    assert found == (M1, 1, 0)
 
 
 def test_a_master_that_says_replica_is_rejected() -> None:
@@ -262,14 +275,58 @@ def test_a_master_that_says_replica_is_rejected() -> None:
         (R1, "ROLE"): MASTER_ROLE,
     }
     asked, found = run(discover(SENTINELS, NAME, MasterView(), NOW), answers)
-    assert asked == [(S1, ASK), (M1, ROLE), (S2, ASK), (R1, ROLE)]
-    assert found == (R1, 1)
+    assert asked == [(S1, ASK), (S2, ASK), (S3, ASK), (M1, ROLE), (R1, ROLE)]
+    assert found == (R1, 1, 0)
+
+
+def test_the_newest_configuration_epoch_wins() -> None:
+    """After a partition heals, the Sentinel that was cut off with the old master still names it,
+    and the old master still says master: the majority's newer epoch must win."""
+    answers = {
+        (S1, "SENTINEL"): (named(M1), 3),  # cut off with M1 during the failover
+        (M1, "ROLE"): MASTER_ROLE,  # not demoted yet
+        (S2, "SENTINEL"): (named(R1), 4),
+        (S3, "SENTINEL"): (named(R1), 4),
+        (R1, "ROLE"): MASTER_ROLE,
+    }
+    asked, found = run(discover(SENTINELS, NAME, MasterView(), NOW), answers)
+    assert asked == [(S1, ASK), (S2, ASK), (S3, ASK), (R1, ROLE)]
+    assert found == (R1, 1, 4)
+
+
+def test_a_master_from_an_older_epoch_than_seen_is_refused() -> None:
+    answers = {(S1, "SENTINEL"): (named(M1), 3), (M1, "ROLE"): MASTER_ROLE}  # only the stale one answers
+    asked, found = run(discover(SENTINELS, NAME, MasterView(epoch=4, last=R1), NOW), answers)
+    assert asked == [(S1, ASK), (S2, ASK), (S3, ASK)]
+    assert found is None
+    _, found = run(discover(SENTINELS, NAME, MasterView(epoch=3), NOW), answers)
+    assert found == (M1, 0, 3)
+
+
+def test_the_router_never_goes_back_to_an_older_epoch() -> None:
+    router = SentinelRouter(SENTINELS, NAME)
+    router.discovered((R1, 1, 4), NOW)
+    router.apply(Lost(R1), NOW)
+    router.discovered((M1, 0, 3), NOW)  # a lookup that only reached the stale Sentinel
+    assert router.view.state is State.UNKNOWN
+    router.discovered((R1, 1, 4), NOW)
+    assert router.plan(Batch((), route=""), NOW) == Send(R1)
+
+
+def test_a_newer_epoch_heard_by_a_watcher_sends_the_next_batch_to_discovery() -> None:
+    router = SentinelRouter(SENTINELS, NAME)
+    router.discovered((M1, 0, 3), NOW)
+    router.heard_epoch(3, NOW)
+    assert router.plan(Batch((), route=""), NOW) == Send(M1)
+    router.heard_epoch(4, NOW)
+    assert isinstance(router.plan(Batch((), route=""), NOW), Discover)
+    assert router.stale() == (M1,)
 
 
 def test_an_unreachable_master_is_rejected() -> None:
     answers = {(S1, "SENTINEL"): named(M1), (M1, "ROLE"): StoreTimeout("frozen"), (S2, "SENTINEL"): None}
     asked, found = run(discover(SENTINELS, NAME, MasterView(last=M1), NOW), answers)
-    assert asked == [(S1, ASK), (M1, ROLE), (S2, ASK), (S3, ASK)]
+    assert asked == [(S1, ASK), (S2, ASK), (S3, ASK), (M1, ROLE)]
     assert found is None  # Sentinels answered: the last-known fallback is not used
 
 
@@ -282,17 +339,17 @@ def test_the_avoided_master_is_refused_until_the_delay_ends() -> None:
         (R1, "ROLE"): MASTER_ROLE,
     }
     asked, found = run(discover(SENTINELS, NAME, view, NOW), answers)
-    assert asked == [(S1, ASK), (S2, ASK), (R1, ROLE)]  # M1 not even probed
-    assert found == (R1, 1)
+    assert asked == [(S1, ASK), (S2, ASK), (S3, ASK), (R1, ROLE)]  # M1 not even probed
+    assert found == (R1, 1, 0)
     asked, found = run(discover(SENTINELS, NAME, view, NOW + 1), answers)
     assert asked == [(M1, ROLE)]
-    assert found == (M1, -1)
+    assert found == (M1, -1, -1)
 
 
 def test_with_every_sentinel_down_the_last_master_is_used_after_role() -> None:
     asked, found = run(discover(SENTINELS, NAME, MasterView(last=M1), NOW), {(M1, "ROLE"): MASTER_ROLE})
     assert asked == [(S1, ASK), (S2, ASK), (S3, ASK), (M1, ROLE)]
-    assert found == (M1, -1)
+    assert found == (M1, -1, -1)
 
 
 @pytest.mark.parametrize("role", [REPLICA_ROLE, DOWN])
@@ -375,7 +432,7 @@ GET = Batch((Call(("GET", "k")),), route="k")
 
 def _known_router() -> SentinelRouter:
     router = SentinelRouter(SENTINELS, NAME)
-    router.discovered((M1, -1), NOW)
+    router.discovered((M1, -1, -1), NOW)
     assert router.stale() == ()
     return router
 
@@ -394,12 +451,12 @@ def test_an_unknown_master_is_discovered_then_used() -> None:
 
 def test_the_answering_sentinel_moves_to_the_front() -> None:
     router = SentinelRouter(SENTINELS, NAME)
-    router.discovered((M1, 2), NOW)
+    router.discovered((M1, 2, -1), NOW)
     assert router.sentinels == (S3, S1, S2)
-    router.discovered((M1, 1), NOW)
+    router.discovered((M1, 1, -1), NOW)
     assert router.sentinels == (S1, S3, S2)
-    router.discovered((M1, 0), NOW)
-    router.discovered((M1, -1), NOW)
+    router.discovered((M1, 0, -1), NOW)
+    router.discovered((M1, -1, -1), NOW)
     assert router.sentinels == (S1, S3, S2)
 
 
@@ -433,19 +490,29 @@ def test_losing_the_master_sends_the_next_batch_to_discovery(error: StoreError) 
 @pytest.mark.parametrize(
     "error",
     [
-        NotReplicated("WAIT 0 of 1"),
         error_from_reply("BUSY Redis is busy running a script"),
-        error_from_reply("NOREPLICAS Not enough good replicas"),
         error_from_reply("NOSCRIPT No matching script"),
         StoreResponseError("ERR syntax"),
     ],
-    ids=["wait", "busy", "noreplicas", "noscript", "response"],
+    ids=["busy", "noscript", "response"],
 )
 def test_errors_that_say_nothing_about_the_master_keep_it(error: StoreError) -> None:
     router = _known_router()
     router.failed(M1, error, NOW)
     assert router.plan(GET, NOW) == Send(M1)
     assert isinstance(error_from_reply("NOSCRIPT x"), NoScript)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [NotReplicated("WAIT 0 of 1"), error_from_reply("NOREPLICAS Not enough good replicas")],
+    ids=["wait", "noreplicas"],
+)
+def test_a_master_without_its_replicas_is_looked_up_again(error: StoreError) -> None:
+    """A partition or a failover it missed leaves a master without replicas: ask Sentinel again."""
+    router = _known_router()
+    router.failed(M1, error, NOW)
+    assert isinstance(router.plan(GET, NOW), Discover)
 
 
 def test_a_failover_announcement_holds_until_a_candidate_is_named() -> None:
@@ -478,7 +545,7 @@ def test_a_switch_drops_the_old_master_and_bumps_the_generation() -> None:
 def test_a_stale_lookup_cannot_bring_back_the_old_master() -> None:
     router = _known_router()
     router.apply(Switched(M1, R1), NOW)
-    router.discovered((M1, 0), NOW + 0.1)  # a lookup that started before the switch was announced
+    router.discovered((M1, 0, -1), NOW + 0.1)  # a lookup that started before the switch was announced
     assert isinstance(router.plan(GET, NOW + 0.1), Discover)
 
 
@@ -501,11 +568,135 @@ def test_new_sentinels_are_asked_last_and_once() -> None:
     assert router.sentinels == (*known, Address("10.0.0.3", 26379))
 
 
+# -- the read lease (replicated durability) -----------------------------------------------------
+
+
+def _master_state(
+    address: Address, *, flags: str = "master", pending_ms: int = 0, epoch: int = 0
+) -> list[bytes]:
+    info = {
+        "name": NAME,
+        "ip": address.host,
+        "port": address.port,
+        "flags": flags,
+        "last-ping-sent": pending_ms,
+        "down-after-milliseconds": 1000,
+        "quorum": 2,
+        "config-epoch": epoch,
+    }
+    return [str(part).encode() for item in info.items() for part in item]
+
+
+def test_a_sentinel_vouches_until_it_could_judge_the_master_down() -> None:
+    assert vouch(_master_state(M1), NOW) == Vouch(M1, 0, 2, NOW + 1.0 - LEASE_MARGIN)
+    later = vouch(_master_state(M1, pending_ms=400), NOW)  # a ping has waited 400 ms already
+    assert later is not None
+    assert later.until == pytest.approx(NOW + 0.6 - LEASE_MARGIN)
+    for flags in ("master,s_down", "master,o_down", "master,failover_in_progress"):
+        judged = vouch(_master_state(M1, flags=flags), NOW)
+        assert judged is not None
+        assert judged.until == 0.0
+    assert vouch([b"name", b"x"], NOW) is None
+
+
+def _leased_router() -> SentinelRouter:
+    router = SentinelRouter(SENTINELS, NAME, lease=True)
+    router.discovered((M1, 0, 3), NOW)
+    return router
+
+
+def test_without_a_lease_the_master_is_not_used() -> None:
+    router = _leased_router()
+    assert isinstance(router.plan(GET, NOW), Hold)
+    assert not router.vouched(S1, vouch(_master_state(M1, epoch=3), NOW), NOW)  # one of three is not enough
+    assert isinstance(router.plan(GET, NOW), Hold)
+    assert router.vouched(S2, vouch(_master_state(M1, epoch=3), NOW), NOW)  # a majority: renewed
+    assert router.plan(GET, NOW + 0.5) == Send(M1)
+    assert isinstance(router.plan(GET, NOW + 1.0), Hold)  # nobody vouched again: cut off, maybe replaced
+
+
+def test_only_vouches_for_our_master_and_epoch_count() -> None:
+    router = _leased_router()
+    router.vouched(S1, vouch(_master_state(M1, epoch=3), NOW), NOW)
+    router.vouched(S2, vouch(_master_state(R1, epoch=4), NOW), NOW)  # another master
+    router.vouched(S3, vouch(_master_state(M1, epoch=2), NOW), NOW)  # an older configuration
+    assert isinstance(router.plan(GET, NOW), Hold)
+    router.vouched(S2, vouch(_master_state(M1, flags="master,s_down", epoch=3), NOW), NOW)
+    assert isinstance(router.plan(GET, NOW), Hold)  # judged down is no vouch
+    router.vouched(S2, vouch(_master_state(M1, epoch=3), NOW), NOW)
+    assert router.plan(GET, NOW) == Send(M1)
+
+
+def test_lease_needs_enough_sentinels_that_fewer_than_a_quorum_can_judge_down() -> None:
+    view = MasterView(state=State.KNOWN, address=M1, epoch=0)
+    one = Vouch(M1, 0, 1, NOW + 1)  # quorum 1: a single Sentinel may start a failover
+    assert lease_until([one, one], view, 3) == 0.0
+    assert lease_until([one, one, replace(one, until=NOW + 2)], view, 3) == NOW + 1
+    two = Vouch(M1, 0, 2, NOW + 1)
+    assert lease_until([two, replace(two, until=NOW + 3)], view, 3) == NOW + 1
+
+
+# -- a failover that is undone -------------------------------------------------------------------
+
+
+def test_an_undone_failover_gives_the_old_master_back() -> None:
+    """The leader Sentinel died mid-way: the others never heard of its failover, name the old
+    master at the same epoch, and turn the candidate back into a replica."""
+    view = MasterView(state=State.SWITCHING, hint=R1, avoid=M1, avoid_until=NOW + 15, last=M1, epoch=3)
+    answers = {
+        (R1, "ROLE"): REPLICA_ROLE,  # the candidate, converted back
+        (S2, "SENTINEL"): (named(M1), 3),
+        (S3, "SENTINEL"): (named(M1), 3),
+        (M1, "ROLE"): MASTER_ROLE,
+    }
+    asked, found = run(discover(SENTINELS, NAME, view, NOW), answers)
+    assert asked == [(R1, ROLE), (S1, ASK), (S2, ASK), (S3, ASK), (M1, ROLE)]
+    assert found == (M1, 1, 3, True)
+    router = SentinelRouter(SENTINELS, NAME)
+    router.view = view
+    router.discovered(found, NOW)
+    assert router.plan(GET, NOW) == Send(M1)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        # the candidate is the master now: the failover goes on
+        {(R1, "ROLE"): MASTER_ROLE, (S2, "SENTINEL"): (named(M1), 3), (S3, "SENTINEL"): (named(M1), 3)},
+        # only one Sentinel still names the old master
+        {(R1, "ROLE"): REPLICA_ROLE, (S2, "SENTINEL"): (named(M1), 3), (M1, "ROLE"): MASTER_ROLE},
+        # the leader is still running the failover: the candidate is not promoted yet
+        {
+            (R1, "ROLE"): REPLICA_ROLE,
+            (S1, "SENTINEL"): (named(M1), 3, "failover_in_progress"),
+            (S2, "SENTINEL"): (named(M1), 3),
+            (S3, "SENTINEL"): (named(M1), 3),
+            (M1, "ROLE"): MASTER_ROLE,
+        },
+        # a newer epoch names another master
+        {
+            (R1, "ROLE"): REPLICA_ROLE,
+            (S1, "SENTINEL"): (named(R2), 4),
+            (S2, "SENTINEL"): (named(M1), 3),
+            (S3, "SENTINEL"): (named(M1), 3),
+            (M1, "ROLE"): MASTER_ROLE,
+        },
+    ],
+    ids=["candidate-promoted", "no-majority", "failover-running", "newer-epoch"],
+)
+def test_the_old_master_stays_avoided_while_the_failover_may_go_on(answers: Answers) -> None:
+    view = MasterView(state=State.SWITCHING, hint=R1, avoid=M1, avoid_until=NOW + 15, last=M1, epoch=3)
+    _, found = run(discover(SENTINELS, NAME, view, NOW), answers)
+    assert found is None or found[0] != M1
+
+
 # -- configuration faults during discovery ------------------------------------------------------
+
+UNKNOWN = StoreResponseError("No such master with that name")  # SENTINEL MASTER <unknown name>
 
 
 def test_every_answering_sentinel_not_knowing_the_name_is_a_configuration_error() -> None:
-    answers = {(S1, "SENTINEL"): None, (S3, "SENTINEL"): None}  # S2 is down
+    answers = {(S1, "SENTINEL"): UNKNOWN, (S3, "SENTINEL"): UNKNOWN}  # S2 is down
     with pytest.raises(StoreMisconfigured) as caught:
         run(discover(SENTINELS, NAME, MasterView(), NOW), answers)
     assert caught.value.cause == "master_name"
@@ -513,7 +704,7 @@ def test_every_answering_sentinel_not_knowing_the_name_is_a_configuration_error(
 
 
 def test_one_sentinel_naming_a_master_keeps_it_a_failover() -> None:
-    answers = {(S1, "SENTINEL"): None, (S2, "SENTINEL"): named(M1), (M1, "ROLE"): REPLICA_ROLE}
+    answers = {(S1, "SENTINEL"): UNKNOWN, (S2, "SENTINEL"): named(M1), (M1, "ROLE"): REPLICA_ROLE}
     _, found = run(discover(SENTINELS, NAME, MasterView(), NOW), answers)
     assert found is None  # the router raises MasterNotFound: retried
 
@@ -531,11 +722,18 @@ def test_sentinels_refusing_our_password_fail_at_once() -> None:
     assert caught.value is refused
 
 
+def test_refusing_sentinels_still_let_the_last_master_be_used() -> None:
+    refused = StoreMisconfigured("WRONGPASS", cause="auth")
+    answers = {(S1, "SENTINEL"): refused, (M1, "ROLE"): MASTER_ROLE}
+    _, found = run(discover(SENTINELS, NAME, MasterView(last=M1), NOW), answers)
+    assert found == (M1, -1, -1)
+
+
 def test_a_refusing_sentinel_is_skipped_when_another_answers() -> None:
     refused = StoreMisconfigured("WRONGPASS", cause="auth")
     answers = {(S1, "SENTINEL"): refused, (S2, "SENTINEL"): named(M1), (M1, "ROLE"): MASTER_ROLE}
     _, found = run(discover(SENTINELS, NAME, MasterView(), NOW), answers)
-    assert found == (M1, 1)
+    assert found == (M1, 1, 0)
 
 
 def test_a_master_refusing_our_password_fails_at_once() -> None:

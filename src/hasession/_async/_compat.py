@@ -3,39 +3,59 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.asyncio.connection import Connection, ConnectionPool, SSLConnection, UnixDomainSocketConnection
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._session import Session
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _deadline
+else:  # pragma: no cover - redis-py depends on async-timeout there
+    from async_timeout import timeout as _deadline  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
     "Connection",
     "ConnectionPool",
     "Guard",
-    "Redis",
     "SSLConnection",
     "Signal",
     "UnixDomainSocketConnection",
-    "join",
+    "from_thread",
     "lazy",
+    "read_reply",
+    "run_blocking",
     "sleep",
-    "spawn",
 ]
 
 sleep = asyncio.sleep
 
 
-class Guard:
-    """No lock needed: asyncio code between two ``await`` runs alone."""
+async def read_reply(conn: Any, timeout: float | None) -> Any:
+    """Read one reply, within ``timeout`` seconds (``None``: the connection's socket timeout).
 
-    def __enter__(self) -> None:
-        return None
+    A read that times out raises redis-py's ``TimeoutError`` with the connection closed. redis-py's
+    own ``read_response(timeout=...)`` returns ``None`` instead: indistinguishable from a nil reply,
+    and the real reply stays unread on the pooled connection, where the next command would read it.
+    """
+    if timeout is None:
+        return await conn.read_response()
+    try:
+        async with _deadline(timeout):
+            return await conn.read_response()
+    except asyncio.TimeoutError:
+        await conn.disconnect(nowait=True)
+        raise RedisTimeoutError(f"no reply within {timeout} s") from None
 
-    def __exit__(self, *exc: object) -> None:
-        return None
+
+def Guard() -> threading.RLock:
+    """A lock: the event loop and the Sentinel watcher threads share the router. Never held across
+    an ``await``, so the loop only ever waits for a watcher's few microseconds under it."""
+    return threading.RLock()
 
 
 class Signal:
@@ -71,16 +91,19 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-def spawn(target: Callable[[], Coroutine[Any, Any, None]], name: str) -> asyncio.Task[None]:
-    """Run ``target`` in the background (a task here, a daemon thread in the sync twin)."""
-    return asyncio.get_running_loop().create_task(target(), name=name)
+def from_thread(target: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:
+    """A callable that other threads may call: it runs ``target`` as a task on this loop."""
+    loop = asyncio.get_running_loop()
+
+    def call() -> None:
+        loop.call_soon_threadsafe(lambda: loop.create_task(target()))
+
+    return call
 
 
-async def join(workers: list[asyncio.Task[None]]) -> None:
-    """Stop background workers started by :func:`spawn`."""
-    for task in workers:
-        task.cancel()
-    await asyncio.gather(*workers, return_exceptions=True)
+async def run_blocking(target: Callable[[], None]) -> None:
+    """Run a blocking call (joining threads) without blocking the loop."""
+    await asyncio.to_thread(target)
 
 
 def lazy(load: Callable[[Session], Awaitable[None]]) -> Callable[[Session], None] | None:

@@ -7,6 +7,7 @@ generates from it; edit this one and re-run the script.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import random
 import time
@@ -25,6 +26,7 @@ from .._exceptions import (
     StoreConnectionError,
     StoreError,
     StoreMisconfigured,
+    StoreProtocolError,
     StoreUnavailable,
 )
 from .._flows import SaveResult, SessionInfo
@@ -35,6 +37,7 @@ from .._sentinel import SentinelRouter, replica_read
 from .._session import Session
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
 from .._topology import Address, Sentinel, Standalone
+from .._watcher import Watchers
 from ._compat import (
     Connection,
     ConnectionPool,
@@ -42,8 +45,10 @@ from ._compat import (
     Signal,
     SSLConnection,
     UnixDomainSocketConnection,
-    join,
+    from_thread,
     lazy,
+    read_reply,
+    run_blocking,
     sleep,
 )
 from ._sentinel_ops import SentinelOps
@@ -73,9 +78,9 @@ class AsyncSessionStore(SentinelOps, StoreBase):
         self._guard = Guard()
         self._news = Signal()
         self._held = 0
-        self._watchers: list[Any] = []
-        self._watched: set[Address] = set()
+        self._watchers: Watchers | None = None
         self._closed = False
+        self._nonces = itertools.count()
 
     @classmethod
     def from_url(cls, url: str, **options: Unpack[StoreOptions]) -> AsyncSessionStore:
@@ -132,8 +137,9 @@ class AsyncSessionStore(SentinelOps, StoreBase):
         """Stop the Sentinel watchers and close every connection."""
         self._closed = True
         self._news.notify()
-        await join(self._watchers)
-        self._watchers.clear()
+        if self._watchers is not None:
+            self._watchers.stop()
+            await run_blocking(self._watchers.join)
         for pool in list(self._pools.values()):
             await pool.disconnect()
         self._pools.clear()
@@ -147,7 +153,8 @@ class AsyncSessionStore(SentinelOps, StoreBase):
     # -- the driver ----------------------------------------------------------------------------
 
     async def _run(self, flow: Flow[T], budget: float | None = None) -> T:
-        self._ensure_watchers()
+        if self._watchers is None:
+            self._start_watchers()
         self.stats.operations += 1
         retry = RetryState.start(self.config.retry, time.monotonic(), budget)
 
@@ -181,6 +188,20 @@ class AsyncSessionStore(SentinelOps, StoreBase):
                     raise
                 error = exc
 
+    def _start_watchers(self) -> None:
+        """Follow Sentinel's events in threads (first use; needs the running loop, for the wake-ups)."""
+        topology = self.config.topology
+        if self._closed or not self.config.sentinel_events or not isinstance(self._router, SentinelRouter):
+            return
+        assert isinstance(topology, Sentinel)
+        self._watchers = Watchers(topology, self._router, self._guard, from_thread(self._after_news))
+        self._watchers.ensure()
+
+    async def _after_news(self) -> None:
+        """A watcher changed the router: re-plan held operations, drop connections to old masters."""
+        self._news.notify()
+        await self._drop(self._stale())
+
     async def _check_canary(self) -> None:
         """One quick try at the canary; housekeeping never holds or fails a request."""
         self._canary_next = time.monotonic() + CANARY_SECONDS  # one check at a time
@@ -210,7 +231,10 @@ class AsyncSessionStore(SentinelOps, StoreBase):
                         await self._discover(plan)
                         continue
                     address = plan.address
-                    return await self._send_following_ask(address, batch), retry
+                    replies = await self._send_following_ask(address, batch)
+                    if self._router.lease and not self._router.leased(time.monotonic()):
+                        raise FailoverInProgress(f"{address}: the read lease lapsed before the reply came")
+                    return replies, retry
                 except StoreError as exc:
                     held_since = held_since or self._enter_hold(now)
                     if fallback is not None and isinstance(exc, (MasterNotFound, FailoverInProgress)):
@@ -354,16 +378,28 @@ class AsyncSessionStore(SentinelOps, StoreBase):
     async def _roundtrip(
         self, conn: Any, address: Address, commands: list[Any], timeout: float | None
     ) -> list[Reply]:
+        """Send ``commands`` and read their replies, behind a ``PING`` of a fresh nonce (Sentinels
+        know no ``ECHO``).
+
+        The nonce proves the replies answer these commands: a reply left on the connection by an
+        earlier command (a bug, or a read that was cut short) is caught, never handed on.
+        """
         self.stats.round_trips += 1
-        read_options = {} if timeout is None else {"timeout": timeout}
+        nonce = b"%d" % next(self._nonces)
         replies: list[Reply] = []
         with map_redis_errors(address):
-            await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
-            for _ in commands:
+            packed = conn.pack_commands([("PING", nonce), *commands])
+            await conn.send_packed_command(packed, check_health=False)
+            for _ in range(len(commands) + 1):  # every reply is read, errors too: nothing left unread
                 try:
-                    replies.append(await conn.read_response(**read_options))
+                    replies.append(await read_reply(conn, timeout))
                 except ResponseError as exc:
                     replies.append(reply_error(exc))
+        echoed = replies.pop(0)
+        if isinstance(echoed, StoreError):  # refused before it ran (LOADING, ...): so was the batch
+            raise echoed
+        if echoed != nonce:
+            raise StoreProtocolError(f"{address}: a reply out of turn ({echoed!r} for PING {nonce!r})")
         return replies
 
     def _pool(self, address: Address) -> Any:

@@ -7,47 +7,34 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from redis import Redis
 from redis.connection import Connection, ConnectionPool, UnixDomainSocketConnection
-from redis.connection import SSLConnection as _RedisSSLConnection
 
+from .._redis import TLSConnection as SSLConnection
 from .._session import Session
 
 __all__ = [
     "Connection",
     "ConnectionPool",
     "Guard",
-    "Redis",
     "SSLConnection",
     "Signal",
     "UnixDomainSocketConnection",
-    "join",
+    "from_thread",
     "lazy",
+    "read_reply",
+    "run_blocking",
     "sleep",
-    "spawn",
 ]
 
 sleep = time.sleep
 
 
-class SSLConnection(_RedisSSLConnection):
-    """redis-py's TLS connection, whose "unread data?" check counts decrypted bytes only.
+def read_reply(conn: Any, timeout: float | None) -> Any:
+    """Read one reply, within ``timeout`` seconds (``None``: the connection's socket timeout).
 
-    A TLS 1.3 server sends session tickets after the handshake, so the raw socket of a fresh
-    connection is often readable with no reply in it. redis-py 8's pool takes that for unread
-    replies and fails the checkout ("Connection not ready"): a spurious retry, and a hold, for
-    many new connections. Here a readable socket is read without blocking, and only bytes that
-    decrypt into the reply buffer count. (The async driver checks decrypted bytes already.)
+    A read that times out raises redis-py's ``TimeoutError`` with the connection closed.
     """
-
-    def can_read(self, timeout: float = 0) -> bool:
-        if not super().can_read(timeout):
-            return False
-        parser: Any = self._parser
-        reader = getattr(parser, "_reader", None)
-        if reader is None or not hasattr(parser, "read_from_socket") or reader.has_data():
-            return True
-        return bool(parser.read_from_socket(timeout=0, raise_on_timeout=False))
+    return conn.read_response() if timeout is None else conn.read_response(timeout=timeout)
 
 
 def Guard() -> threading.RLock:
@@ -70,17 +57,14 @@ class Signal:
             self._cond.wait(timeout)
 
 
-def spawn(target: Callable[[], None], name: str) -> threading.Thread:
-    """Run ``target`` in a daemon thread (a task in the async twin)."""
-    thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.start()
-    return thread
+def from_thread(target: Callable[[], None]) -> Callable[[], None]:
+    """A callable that other threads may call: here, ``target`` itself."""
+    return target
 
 
-def join(workers: list[threading.Thread]) -> None:
-    """Wait for background workers started by :func:`spawn` (they see the store closed)."""
-    for thread in workers:
-        thread.join(timeout=2.0)
+def run_blocking(target: Callable[[], None]) -> None:
+    """Run a blocking call (joining threads)."""
+    target()
 
 
 def lazy(load: Callable[[Session], None]) -> Callable[[Session], None] | None:

@@ -6,6 +6,7 @@ GENERATED from ``_async/store.py`` by ``scripts/unasync.py``: do not edit by han
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import random
 import time
@@ -24,6 +25,7 @@ from .._exceptions import (
     StoreConnectionError,
     StoreError,
     StoreMisconfigured,
+    StoreProtocolError,
     StoreUnavailable,
 )
 from .._flows import SaveResult, SessionInfo
@@ -34,6 +36,7 @@ from .._sentinel import SentinelRouter, replica_read
 from .._session import Session
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
 from .._topology import Address, Sentinel, Standalone
+from .._watcher import Watchers
 from ._compat import (
     Connection,
     ConnectionPool,
@@ -41,8 +44,10 @@ from ._compat import (
     Signal,
     SSLConnection,
     UnixDomainSocketConnection,
-    join,
+    from_thread,
     lazy,
+    read_reply,
+    run_blocking,
     sleep,
 )
 from ._sentinel_ops import SentinelOps
@@ -72,9 +77,9 @@ class SessionStore(SentinelOps, StoreBase):
         self._guard = Guard()
         self._news = Signal()
         self._held = 0
-        self._watchers: list[Any] = []
-        self._watched: set[Address] = set()
+        self._watchers: Watchers | None = None
         self._closed = False
+        self._nonces = itertools.count()
 
     @classmethod
     def from_url(cls, url: str, **options: Unpack[StoreOptions]) -> SessionStore:
@@ -127,8 +132,9 @@ class SessionStore(SentinelOps, StoreBase):
         """Stop the Sentinel watchers and close every connection."""
         self._closed = True
         self._news.notify()
-        join(self._watchers)
-        self._watchers.clear()
+        if self._watchers is not None:
+            self._watchers.stop()
+            run_blocking(self._watchers.join)
         for pool in list(self._pools.values()):
             pool.disconnect()
         self._pools.clear()
@@ -142,7 +148,8 @@ class SessionStore(SentinelOps, StoreBase):
     # -- the driver ----------------------------------------------------------------------------
 
     def _run(self, flow: Flow[T], budget: float | None = None) -> T:
-        self._ensure_watchers()
+        if self._watchers is None:
+            self._start_watchers()
         self.stats.operations += 1
         retry = RetryState.start(self.config.retry, time.monotonic(), budget)
 
@@ -176,6 +183,20 @@ class SessionStore(SentinelOps, StoreBase):
                     raise
                 error = exc
 
+    def _start_watchers(self) -> None:
+        """Follow Sentinel's events in threads (first use; needs the running loop, for the wake-ups)."""
+        topology = self.config.topology
+        if self._closed or not self.config.sentinel_events or not isinstance(self._router, SentinelRouter):
+            return
+        assert isinstance(topology, Sentinel)
+        self._watchers = Watchers(topology, self._router, self._guard, from_thread(self._after_news))
+        self._watchers.ensure()
+
+    def _after_news(self) -> None:
+        """A watcher changed the router: re-plan held operations, drop connections to old masters."""
+        self._news.notify()
+        self._drop(self._stale())
+
     def _check_canary(self) -> None:
         """One quick try at the canary; housekeeping never holds or fails a request."""
         self._canary_next = time.monotonic() + CANARY_SECONDS  # one check at a time
@@ -205,7 +226,10 @@ class SessionStore(SentinelOps, StoreBase):
                         self._discover(plan)
                         continue
                     address = plan.address
-                    return self._send_following_ask(address, batch), retry
+                    replies = self._send_following_ask(address, batch)
+                    if self._router.lease and not self._router.leased(time.monotonic()):
+                        raise FailoverInProgress(f"{address}: the read lease lapsed before the reply came")
+                    return replies, retry
                 except StoreError as exc:
                     held_since = held_since or self._enter_hold(now)
                     if fallback is not None and isinstance(exc, (MasterNotFound, FailoverInProgress)):
@@ -345,16 +369,28 @@ class SessionStore(SentinelOps, StoreBase):
     def _roundtrip(
         self, conn: Any, address: Address, commands: list[Any], timeout: float | None
     ) -> list[Reply]:
+        """Send ``commands`` and read their replies, behind a ``PING`` of a fresh nonce (Sentinels
+        know no ``ECHO``).
+
+        The nonce proves the replies answer these commands: a reply left on the connection by an
+        earlier command (a bug, or a read that was cut short) is caught, never handed on.
+        """
         self.stats.round_trips += 1
-        read_options = {} if timeout is None else {"timeout": timeout}
+        nonce = b"%d" % next(self._nonces)
         replies: list[Reply] = []
         with map_redis_errors(address):
-            conn.send_packed_command(conn.pack_commands(commands), check_health=False)
-            for _ in commands:
+            packed = conn.pack_commands([("PING", nonce), *commands])
+            conn.send_packed_command(packed, check_health=False)
+            for _ in range(len(commands) + 1):  # every reply is read, errors too: nothing left unread
                 try:
-                    replies.append(conn.read_response(**read_options))
+                    replies.append(read_reply(conn, timeout))
                 except ResponseError as exc:
                     replies.append(reply_error(exc))
+        echoed = replies.pop(0)
+        if isinstance(echoed, StoreError):  # refused before it ran (LOADING, ...): so was the batch
+            raise echoed
+        if echoed != nonce:
+            raise StoreProtocolError(f"{address}: a reply out of turn ({echoed!r} for PING {nonce!r})")
         return replies
 
     def _pool(self, address: Address) -> Any:
