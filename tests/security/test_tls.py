@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import hasession
+from hasession import StoreMisconfigured
 from hasession.testing import ClusterTopology, RedisServer, SentinelTopology, TLSFiles, wait_until
 from hasession.testing._redisops import info
 
@@ -69,20 +70,36 @@ def test_a_failover_under_tls_keeps_every_session(tls_sentinel: SentinelTopology
         assert store.stats.failovers >= 1
 
 
-def test_a_cluster_over_tls(tmp_path_factory: pytest.TempPathFactory, tls_files: TLSFiles) -> None:
+@pytest.fixture(scope="module")
+def tls_cluster(tmp_path_factory: pytest.TempPathFactory, tls_files: TLSFiles) -> Iterator[ClusterTopology]:
     with ClusterTopology(
         primaries=3, replicas_per_primary=0, tls=tls_files, tmpdir=tmp_path_factory.mktemp("tls-cluster")
     ) as cluster:
-        assert cluster.url.startswith("rediss+cluster://")
-        assert info(cluster.nodes[0].admin, "server")["tcp_port"] != cluster.nodes[0].port
-        with hasession.SessionStore.from_url(cluster.url, secret_keys=SECRET) as store:
-            cookies = []
-            for n in range(30):  # spread over the three primaries' slots
-                session = store.load(None)
-                session["n"] = n
-                cookies.append(store.save(session).value)
-            assert [store.load(cookie)["n"] for cookie in cookies] == list(range(30))
-            assert store.stats.retries == 0
+        yield cluster
+
+
+def test_a_cluster_over_tls(tls_cluster: ClusterTopology) -> None:
+    assert tls_cluster.url.startswith("rediss+cluster://")
+    assert info(tls_cluster.nodes[0].admin, "server")["tcp_port"] != tls_cluster.nodes[0].port
+    with hasession.SessionStore.from_url(tls_cluster.url, secret_keys=SECRET) as store:
+        cookies = []
+        for n in range(30):  # spread over the three primaries' slots
+            session = store.load(None)
+            session["n"] = n
+            cookies.append(store.save(session).value)
+        assert [store.load(cookie)["n"] for cookie in cookies] == list(range(30))
+        assert store.stats.retries == 0
+
+
+def test_a_cluster_refusing_our_certificate_fails_at_once(tls_cluster: ClusterTopology) -> None:
+    without_client_cert = tls_cluster.url.split("&ssl_certfile=")[0]
+    with hasession.SessionStore.from_url(without_client_cert, secret_keys=SECRET) as store:
+        session = store.load(None)
+        session["n"] = 1
+        with pytest.raises(StoreMisconfigured) as caught:
+            store.save(session)
+        assert caught.value.cause == "tls"
+        assert store.stats.retries == 0
 
 
 def test_fresh_tls_connections_are_not_retried(
