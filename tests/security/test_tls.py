@@ -64,6 +64,10 @@ def test_a_failover_under_tls_keeps_every_session(tls_sentinel: SentinelTopology
             old = tls_sentinel.kill_master()
             tls_sentinel.wait_for_new_master(old)
             users.progress(5)
+        print(
+            f"kill -9 under TLS: {sum(users.counts)} steps, errors {len(users.errors)}, lost sessions "
+            f"{users.lost_sessions}, lost writes {users.lost_writes}, stats {store.stats.snapshot()}"
+        )
         assert users.errors == []
         assert users.lost_sessions == 0
         assert users.lost_writes <= len(users.counts)
