@@ -179,7 +179,11 @@ class TLSConnection(SSLConnection):
         reader = getattr(parser, "_reader", None)
         if reader is None or not hasattr(parser, "read_from_socket") or reader.has_data():
             return True
-        return bool(parser.read_from_socket(timeout=0, raise_on_timeout=False))
+        try:
+            return bool(parser.read_from_socket(timeout=0, raise_on_timeout=False))
+        except OSError as exc:  # the server's TLS alert (a refused client certificate), a reset
+            self.disconnect()  # type: ignore[no-untyped-call]
+            raise rex.ConnectionError(f"Error while reading from {self.host}:{self.port}: {exc}") from exc
 
 
 def sentinel_pool(topology: Sentinel, address: Address) -> ConnectionPool:
