@@ -31,8 +31,9 @@ from ._exceptions import (
     StoreUnavailable,
     TamperedSession,
     UndecodableSession,
+    UnsafeSessionFormat,
 )
-from ._flows import SaveResult, SessionInfo
+from ._results import SaveResult, SessionInfo
 from ._session import Session
 from ._store import Stats, StoreConfig, StoreOptions
 from ._switchover import SwitchoverResult
@@ -84,6 +85,7 @@ __all__ = [
     "TamperedSession",
     "Topology",
     "UndecodableSession",
+    "UnsafeSessionFormat",
     "__version__",
     "delete_cookie_header",
     "parse_url",

@@ -1,6 +1,6 @@
 """Redis Cluster routing: which primary owns a batch's slot. Pure.
 
-Rules (cluster-spec §Client connections, HA-NOTES §2 and fault #18):
+Rules (the Redis Cluster specification; see docs/design.md, *Cluster clients*):
 
 - The slot map comes from ``CLUSTER SLOTS`` on any reachable node (known primaries first,
   then the seeds; a node that just failed is asked last).

@@ -2,8 +2,8 @@
 
 A flow yields :class:`Batch` values and receives their replies. A batch is sent in one round
 trip on one connection to the node that owns ``route``. Every command in it has an
-idempotent form (HA-NOTES §5), so the drivers may resend a whole batch when its outcome is
-unknown.
+idempotent form, so the drivers may resend a whole batch when its outcome is unknown
+(docs/design.md, *Every batch can be resent*).
 """
 
 from __future__ import annotations

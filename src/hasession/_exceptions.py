@@ -9,6 +9,7 @@ The tree::
         + TamperedSession         a cookie or stored value failed its signature / tag
         + UndecodableSession      stored bytes are not valid session data
         + SessionTooLarge         the encoded session exceeds ``max_size``
+        + UnsafeSessionFormat     another library's session needs pickle to read: refused
       x StoreError
         + StoreMisconfigured(StoreError, ConfigurationError)  (.cause) Redis refused our TLS
                                   certificate check, password, ACL or master name: never held
@@ -17,7 +18,7 @@ The tree::
           - FailoverInProgress    READONLY / LOADING / MASTERDOWN / NOREPLICAS / BUSY / TRYAGAIN /
                                   CLUSTERDOWN / a failover announced by Sentinel; never applied
           - StoreConnectionError  refused / reset connection
-          - StoreTimeout          no reply in time: the outcome of a write is unknown
+          - StoreTimeout          no reply in time, or UNBLOCKED: the outcome of a write is unknown
           - StoreProtocolError    a reply that does not answer the command sent: outcome unknown
           - NotReplicated         ``WAIT`` came back short in ``replicated`` durability
         + ConcurrentUpdate        compare-and-set mode: another save landed since the load
@@ -58,6 +59,7 @@ __all__ = [
     "StoreUnavailable",
     "TamperedSession",
     "UndecodableSession",
+    "UnsafeSessionFormat",
 ]
 
 
@@ -89,6 +91,14 @@ class SessionDataError(SessionError):
         self.payload = payload
         #: The underlying exception, when there is one.
         self.original_error = original_error
+
+
+class UnsafeSessionFormat(SessionDataError):
+    """Another library's stored session is a pickle (or needs one to read), so
+    :mod:`hasession.migrate` refuses it: unpickling data from Redis runs whatever code it holds.
+
+    .. versionadded:: 0.1
+    """
 
 
 class TamperedSession(SessionDataError):
@@ -150,7 +160,8 @@ class StoreConnectionError(StoreUnavailable):
 
 
 class StoreTimeout(StoreUnavailable):
-    """No reply in time: a write may or may not have been applied."""
+    """No reply in time, or a ``WAIT`` cut short (``UNBLOCKED``: the master was demoted while it
+    waited): a write may or may not have been applied."""
 
 
 class StoreProtocolError(StoreUnavailable):

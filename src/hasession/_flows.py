@@ -24,50 +24,17 @@ from ._exceptions import (
 )
 from ._ids import IdCodec, SessionId
 from ._keys import KeySchema
+from ._results import KEEP, SaveResult, SessionInfo
 from ._scripts import CANARY, CYCLE, DESTROY, INDEX_ADD, LOAD, LOAD_FENCED, SAVE
-from ._session import Session, StoredSession
+from ._session import SessionState, StoredSession
 
-__all__ = ["Context", "SaveResult", "SessionInfo"]
+__all__ = ["SessionFlows"]
 
 log = logging.getLogger("hasession")
 _DATA = "."
 _USER = "@u"
 _NOT_A_HASH = "@!"  # LOAD's answer for a key of another type
 _TOMBSTONE = "@d"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SaveResult:
-    """What the response must do with the cookie after a save.
-
-    .. versionadded:: 0.1
-    """
-
-    #: ``"set"``: send ``value``; ``"delete"``: expire the cookie; ``"keep"``: the browser's
-    #: cookie is still right.
-    cookie: Literal["set", "delete", "keep"]
-    #: The signed cookie value of the stored session (also with ``"keep"``).
-    value: str | None = None
-    #: The sliding TTL was refreshed: a cookie with ``Max-Age`` should be re-sent.
-    refresh: bool = False
-    #: Whether Redis was written.
-    wrote: bool = False
-
-
-KEEP = SaveResult(cookie="keep")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionInfo:
-    """One session of a user, as listed by ``sessions_of``: safe to show, cannot log anyone in.
-
-    .. versionadded:: 0.1
-    """
-
-    public_id: str
-    created_ms: int
-    last_seen_ms: int
-    expires_ms: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,8 +48,9 @@ class _Delta:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Context:
-    """Everything the flows need, built once per store."""
+class SessionFlows:
+    """The sans-IO operations of one store (load, save, revoke, ...) and everything they need,
+    built once per store."""
 
     ids: IdCodec
     keys: KeySchema
@@ -122,7 +90,7 @@ class Context:
         stored.touched = stored.touched and not degraded  # a replica refreshed no TTL
         return stored
 
-    def save(self, session: Session, now_ms: int, rid: str) -> Flow[SaveResult]:
+    def save(self, session: SessionState, now_ms: int, rid: str) -> Flow[SaveResult]:
         """Write what the request changed: nothing, a delta, a new session, an id cycle or a delete."""
         if session.destroyed:
             return (yield from self._destroy(session))
@@ -174,13 +142,15 @@ class Context:
         (reply,) = yield self.write(key, Eval(CANARY, (key,), (token,)))
         return _status(reply)
 
-    def public_id(self, session: Session) -> str | None:
-        """The loggable id of a stored session."""
-        return self.keys.public_id(session.sid) if session.sid is not None and not session.new else None
+    def public_id(self, session: SessionState) -> str | None:
+        """The loggable id of a stored session (``None`` for one that is new or not loaded)."""
+        if session.sid is None or session.stored is None:
+            return None
+        return self.keys.public_id(session.sid)
 
     # -- save paths --------------------------------------------------------------------------
 
-    def _create(self, session: Session, now_ms: int, rid: str) -> Flow[SaveResult]:
+    def _create(self, session: SessionState, now_ms: int, rid: str) -> Flow[SaveResult]:
         expires = now_ms + self.policy.absolute_timeout * 1000
         while True:  # a fresh id: never adopt an id a client made up (session fixation)
             sid = self.ids.new()
@@ -197,7 +167,7 @@ class Context:
         return SaveResult(cookie="set", value=self.ids.sign(sid), wrote=True)
 
     def _update(
-        self, session: Session, sid: SessionId, delta: _Delta, now_ms: int, rid: str
+        self, session: SessionState, sid: SessionId, delta: _Delta, now_ms: int, rid: str
     ) -> Flow[SaveResult]:
         expected = self._expected(session)
         status = yield from self._run_save(sid, "u", delta.sets, delta.dels, now_ms, rid, 0, expected)
@@ -210,7 +180,7 @@ class Context:
         return result
 
     def _cycle(
-        self, session: Session, old: SessionId, delta: _Delta, now_ms: int, rid: str
+        self, session: SessionState, old: SessionId, delta: _Delta, now_ms: int, rid: str
     ) -> Flow[SaveResult]:
         new = self.ids.cycle(old)
         p, old_key = self.policy, self.keys.data(old)
@@ -225,7 +195,7 @@ class Context:
         session.commit(new, version=int(status[1]), written=delta.plain)
         return self._set(new)
 
-    def _destroy(self, session: Session) -> Flow[SaveResult]:
+    def _destroy(self, session: SessionState) -> Flow[SaveResult]:
         if session.sid is None:
             return KEEP
         wrote = not session.loaded or session.stored is not None
@@ -260,7 +230,7 @@ class Context:
         return _status(reply)
 
     def _index(
-        self, session: Session, sid: SessionId, drop: str | None, expires: int, now_ms: int
+        self, session: SessionState, sid: SessionId, drop: str | None, expires: int, now_ms: int
     ) -> Flow[None]:
         stored = session.stored
         previous = stored.user_id if stored is not None else None
@@ -275,11 +245,11 @@ class Context:
 
     # -- pure helpers ------------------------------------------------------------------------
 
-    def _delta(self, session: Session, tag: str) -> _Delta:
+    def _delta(self, session: SessionState, tag: str) -> _Delta:
         """What a save writes; each changed value is turned into JSON once. Enforces ``max_size``."""
         assigned, removed = session.changes()
         for key in session.mutated_keys():
-            assigned[key] = dict.__getitem__(session, key)
+            assigned[key] = session.data[key]
         plain = {k: self.codec.dumps(v) for k, v in assigned.items()}
         sets = {_DATA + k: self.codec.seal(p, context=_context(tag, k)) for k, p in plain.items()}
         dels = {_DATA + k for k in removed}
@@ -290,7 +260,7 @@ class Context:
         self._check_size(session, plain, removed)
         return _Delta(sets=sets, dels=dels, plain=plain)
 
-    def _check_size(self, session: Session, plain: dict[str, bytes], removed: set[str]) -> None:
+    def _check_size(self, session: SessionState, plain: dict[str, bytes], removed: set[str]) -> None:
         if not plain:
             return
         stored = session.stored.plain if session.stored else {}
@@ -365,12 +335,12 @@ class Context:
         stored.data[key] = value
         stored.plain[key] = plain
 
-    def _expected(self, session: Session) -> str:
+    def _expected(self, session: SessionState) -> str:
         if self.policy.concurrency != "cas" or session.stored is None:
             return ""
         return str(session.stored.version)
 
-    def _vanished(self, session: Session, status: list[str]) -> SaveResult:
+    def _vanished(self, session: SessionState, status: list[str]) -> SaveResult:
         if status[0] == "CONFLICT":
             raise ConcurrentUpdate(
                 f"session {session.sid!r} changed since it was loaded (version {status[1]})"
@@ -381,7 +351,7 @@ class Context:
         session.forget()
         return SaveResult(cookie="delete")
 
-    def _kept(self, session: Session, sid: SessionId, *, wrote: bool) -> SaveResult:
+    def _kept(self, session: SessionState, sid: SessionId, *, wrote: bool) -> SaveResult:
         touched = session.stored is not None and session.stored.touched
         cookie: Literal["set", "keep"] = "set" if sid.resign else "keep"
         return SaveResult(cookie=cookie, value=self.ids.sign(sid), refresh=touched, wrote=wrote)

@@ -172,7 +172,7 @@ CANARY = Script(
     "canary",
     """
 -- KEYS: canary. ARGV: a fresh token. A store that finds its canary gone after it had seen one
--- knows Redis lost its whole dataset (a restart without persistence, HA-NOTES fault #4).
+-- knows Redis lost its whole dataset (docs/design.md, *What no client can repair*).
 local seen = redis.call('GET', KEYS[1])
 if seen then return {'same', seen} end
 redis.call('SET', KEYS[1], ARGV[1])

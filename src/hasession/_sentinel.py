@@ -24,7 +24,8 @@ States and the rules that move between them (one line per transition in ``_TRANS
                                                      failover was undone: a majority of Sentinels name
                                                      it at the newest epoch, and the candidate is no
                                                      master (a leader that died mid-way).
-    SWITCHING    -- (time)            --> UNKNOWN    after SWITCH_SECONDS without news.
+    SWITCHING    -- (time)            --> (lookup)   after SWITCH_SECONDS without a candidate: ask the
+                                                     Sentinels (the leader may have died mid-way).
 
 Discovery follows Redis's Sentinel client guidelines: the candidate first; then every Sentinel is
 asked, in order, for ``get-master-addr-by-name`` and, in the same round trip, ``SENTINEL MASTER``
@@ -65,7 +66,9 @@ from ._topology import Address
 
 __all__ = ["MasterView", "SentinelRouter", "Vouch", "config_epoch", "lease_until", "parse_event", "vouch"]
 
-SWITCH_SECONDS = 15.0
+#: How long a failover may go without naming a candidate before the Sentinels are asked again
+#: (a leader names one within tens of milliseconds of starting; one that died never will).
+SWITCH_SECONDS = 1.0
 AVOID_SECONDS = 15.0
 PROBE_SECONDS = 0.02
 #: Read timeout of discovery probes (Sentinel docs: "a few hundreds of milliseconds").
@@ -105,7 +108,8 @@ class Found:
     address: Address
     #: The Sentinel configuration epoch that named it (-1: not named by a Sentinel's answer).
     epoch: int = -1
-    #: A master we avoid, taken back because the failover that replaced it was undone.
+    #: The Sentinels went back on purpose: a failover was undone (a master we avoid is taken
+    #: back), or the newest epoch we saw was abandoned (an older one is taken).
     reverted: bool = False
 
 
@@ -218,7 +222,7 @@ def _aborted(v: MasterView, e: Aborted, now: float) -> MasterView:
 def _found(v: MasterView, e: Found, now: float) -> MasterView:
     if e.address == v.avoid and now < v.avoid_until and not e.reverted:
         return v  # a lookup that began before Sentinel announced the switch: stale
-    if e.epoch < v.epoch and e.epoch >= 0:
+    if e.epoch < v.epoch and e.epoch >= 0 and not e.reverted:
         return v  # named by a Sentinel that has not heard of a newer failover yet
     moved = e.address != v.last
     return replace(
@@ -230,7 +234,7 @@ def _found(v: MasterView, e: Found, now: float) -> MasterView:
         avoid=None if e.reverted else v.avoid,
         since=now,
         generation=v.generation + moved,
-        epoch=max(v.epoch, e.epoch),
+        epoch=e.epoch if e.reverted else max(v.epoch, e.epoch),
     )
 
 
@@ -393,21 +397,21 @@ def discover(
     master name or our credentials (see :func:`_ask_sentinels`).
     """
     avoid = view.avoid if now < view.avoid_until else None
-    candidate_failed = False
-    if view.hint is not None and view.hint != avoid:
-        if (yield from _is_master(view.hint)):
-            return view.hint, -1, -1
-        candidate_failed = True
+    if view.hint is not None and view.hint != avoid and (yield from _is_master(view.hint)):
+        return view.hint, -1, -1
     named, busy, fault = yield from _ask_sentinels(sentinels, name)
     tried: set[Address] = set()
-    reverted = candidate_failed and not busy and _reverted(named, avoid, len(sentinels))
+    abandoned = not busy and _abandoned(named, view.epoch, len(sentinels))
+    reverted = abandoned or (not busy and _reverted(named, avoid, len(sentinels)))
+    floor = named[0][1] if abandoned else view.epoch
     for address, epoch, index in named:
-        if (address == avoid and not reverted) or address in tried or epoch < view.epoch:
+        if (address == avoid and not reverted) or address in tried or epoch < floor:
             continue
         tried.add(address)
         if (yield from _is_master(address)):
-            # a fourth element tells the router that the avoided master was taken back on purpose
-            return (address, index, epoch, True) if address == avoid else (address, index, epoch)
+            # a fourth element tells the router that the Sentinels went back on purpose
+            back = address == avoid or epoch < view.epoch
+            return (address, index, epoch, True) if back else (address, index, epoch)
     if not named and view.last is not None and view.last != avoid and (yield from _is_master(view.last)):
         return view.last, -1, -1
     if fault is not None:
@@ -415,13 +419,24 @@ def discover(
     return None
 
 
+def _abandoned(named: list[Named], epoch: int, sentinels: int) -> bool:
+    """Whether the newest epoch we saw was abandoned: every Sentinel that answers, a majority of
+    them, names one master at an older epoch (and none runs a failover, checked by the caller).
+    A leader that promoted a replica and died before its configuration spread leaves that: its
+    epoch never reaches the others, and the candidate is turned back into a replica."""
+    if len(named) <= sentinels // 2 or named[0][1] >= epoch:
+        return False
+    return len({(address, e) for address, e, _ in named}) == 1
+
+
 def _reverted(named: list[Named], avoid: Address | None, sentinels: int) -> bool:
     """Whether a failover we heard begin was undone: a majority of the Sentinels names the old
     master at the newest epoch any of them reports, and (checked by the caller) no Sentinel that
-    answers is running a failover and the candidate is no master. A leader Sentinel that dies
-    mid-way leaves exactly that: the others never heard of its failover, and turn the candidate
-    back into a replica. While the leader runs it, its ``SENTINEL MASTER`` flags say
-    ``failover_in_progress``, and the candidate may not have become master yet."""
+    answers is running a failover and the candidate, if one was named, is no master. A leader
+    Sentinel that dies mid-way leaves exactly that: the others never heard of its failover, and
+    turn the candidate back into a replica. While the leader runs it, its ``SENTINEL MASTER``
+    flags say ``failover_in_progress``; once it is done, it names the new master at a newer
+    epoch."""
     if avoid is None or not named:
         return False
     top = named[0][1]
@@ -509,7 +524,27 @@ class SentinelRouter(Router):
         else:
             self._vouches[sentinel] = found
         self._lease_until = lease_until(list(self._vouches.values()), self.view, len(self.sentinels))
+        if now >= self._lease_until and self._vouched_elsewhere(now):
+            # the Sentinels agree on another master (e.g. a failover whose leader died was undone,
+            # and the candidate we moved to is about to be turned back): look again
+            self.apply(Lost(self.view.address), now)  # type: ignore[arg-type]
+            return True
         return lapsed and now < self._lease_until
+
+    def _vouched_elsewhere(self, now: float) -> bool:
+        view = self.view
+        if view.state is not State.KNOWN:
+            return False
+        elsewhere = MasterView(state=State.KNOWN, address=None, epoch=-1)
+        for address in {v.address for v in self._vouches.values() if v.address != view.address}:
+            if (
+                lease_until(
+                    list(self._vouches.values()), replace(elsewhere, address=address), len(self.sentinels)
+                )
+                > now
+            ):
+                return True
+        return False
 
     def failed(self, address: Address, error: StoreError, now: float) -> None:
         if isinstance(error, StoreUnavailable) and not _harmless(error):

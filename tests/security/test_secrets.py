@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import hasession
+from hasession._session import state_of
 from hasession.testing import SentinelTopology
 
 SIGNING_KEY = "planted-signing-key-a1b2c3d4e5f6"
@@ -75,12 +76,13 @@ def test_nothing_shows_a_secret(guarded: SentinelTopology, caplog: pytest.LogCap
         session.user_id = "ada"
         cookies.append(str(store.save(session).value))
         session = store.load(cookies[-1])
-        capture.add(session, session.sid, session.stored)
+        state = state_of(session)
+        capture.add(session, state, state.sid, state.stored)
         session.cycle_id()
         cookies.append(str(store.save(session).value))
         cookies.append(cookies[-1][:-2] + ("AA" if not cookies[-1].endswith("AA") else "QQ"))  # tampered
         capture.add(store.load(cookies[-1]), store.sessions_of("ada"))
-        capture.add(*[store.load(cookie).sid for cookie in cookies[:2]])
+        capture.add(*[state_of(store.load(cookie)).sid for cookie in cookies[:2]])
         guarded.wait_for_replicas_synced()
         capture.add(store.switchover())
         session = store.load(cookies[1])

@@ -8,9 +8,7 @@ from hasession import ConfigurationError, StoreMisconfigured
 from hasession._commands import Batch, Call
 from hasession._exceptions import (
     FailoverInProgress,
-    MasterNotFound,
     StoreConnectionError,
-    StoreError,
     StoreResponseError,
     StoreUnavailable,
 )
@@ -20,7 +18,6 @@ from hasession._routing import (
     Send,
     StandaloneRouter,
     error_from_reply,
-    is_retryable,
     role_of,
 )
 from hasession._topology import Address
@@ -45,7 +42,7 @@ def test_failover_replies_are_retryable_and_not_applied(message: str) -> None:
     assert type(error) is FailoverInProgress
     assert str(error) == message
     assert error.not_applied
-    assert is_retryable(error)
+    assert isinstance(error, StoreUnavailable)  # retried, then a 503
 
 
 @pytest.mark.parametrize(
@@ -86,13 +83,6 @@ def test_other_replies_are_response_errors(message: str) -> None:
     error = error_from_reply(message)
     assert type(error) is StoreResponseError
     assert not isinstance(error, StoreUnavailable)
-    assert not is_retryable(error)
-
-
-def test_is_retryable_is_store_unavailable() -> None:
-    assert is_retryable(StoreConnectionError("x"))
-    assert is_retryable(MasterNotFound("x"))
-    assert not is_retryable(StoreError("x"))
 
 
 @pytest.mark.parametrize(
@@ -145,4 +135,4 @@ def test_refusals_are_configuration_errors_never_retried(message: str, cause: st
     assert isinstance(error, ConfigurationError)
     assert error.cause == cause
     assert message in str(error)
-    assert not is_retryable(error)
+    assert not isinstance(error, StoreUnavailable)  # never retried

@@ -29,12 +29,12 @@ from .._exceptions import (
     StoreProtocolError,
     StoreUnavailable,
 )
-from .._flows import SaveResult, SessionInfo
 from .._redis import connection_kwargs, map_redis_errors, reply_error
+from .._results import SaveResult, SessionInfo
 from .._retry import RetryState
 from .._routing import Discover, Hold, NoScript, Redirected
 from .._sentinel import SentinelRouter, replica_read
-from .._session import Session
+from .._session import Session, state_of
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
 from .._topology import Address, Sentinel, Standalone
 from .._watcher import Watchers
@@ -79,6 +79,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
         self._news = Signal()
         self._held = 0
         self._watchers: Watchers | None = None
+        self._watching = False  # watchers started, or not needed
         self._closed = False
         self._nonces = itertools.count()
 
@@ -101,13 +102,14 @@ class AsyncSessionStore(SentinelOps, StoreBase):
 
     async def load_into(self, session: Session, *, budget: float | None = None) -> None:
         """Load an opened session, if it is not loaded yet."""
-        if session.loaded or session.sid is None:
+        state = state_of(session)
+        if state.loaded or state.sid is None:
             return
-        session.fill(await self._run(self._ctx.load(session.sid, self._now_ms()), budget))
+        state.fill(await self._run(self._ctx.load(state.sid, self._now_ms()), budget))
 
     async def save(self, session: Session, *, budget: float | None = None) -> SaveResult:
         """Write what the request changed (often nothing) and say what to do with the cookie."""
-        return await self._run(self._ctx.save(session, self._now_ms(), self._request_id()), budget)
+        return await self._run(self._ctx.save(state_of(session), self._now_ms(), self._request_id()), budget)
 
     async def sessions_of(self, user_id: str, *, budget: float | None = None) -> list[SessionInfo]:
         """The live sessions of a user."""
@@ -153,7 +155,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
     # -- the driver ----------------------------------------------------------------------------
 
     async def _run(self, flow: Flow[T], budget: float | None = None) -> T:
-        if self._watchers is None:
+        if not self._watching:
             self._start_watchers()
         self.stats.operations += 1
         retry = RetryState.start(self.config.retry, time.monotonic(), budget)
@@ -190,6 +192,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
 
     def _start_watchers(self) -> None:
         """Follow Sentinel's events in threads (first use; needs the running loop, for the wake-ups)."""
+        self._watching = True
         topology = self.config.topology
         if self._closed or not self.config.sentinel_events or not isinstance(self._router, SentinelRouter):
             return
@@ -295,7 +298,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
             self._router.sentinels, self._router.master_name, fallback, self.config.degraded_reads
         )
         replies = await self._run_targeted(flow)
-        self.stats.degraded_reads += replies is not None
+        self.stats.replica_loads += replies is not None
         return replies
 
     async def _run_targeted(self, flow: Flow[T]) -> T:
@@ -344,7 +347,8 @@ class AsyncSessionStore(SentinelOps, StoreBase):
             with map_redis_errors(address):
                 conn = await pool.get_connection()
         except (TypeError, ValueError, AttributeError) as exc:
-            raise self._closed_under_us(address, pool, exc) from exc
+            self._raise_if_closed_under_us(address, pool, exc)
+            raise
         try:
             try:
                 return batch.settle(await self._roundtrip(conn, address, batch.wire(), batch.timeout))
@@ -357,23 +361,24 @@ class AsyncSessionStore(SentinelOps, StoreBase):
                 await conn.disconnect()
             raise
         except (TypeError, ValueError, AttributeError) as exc:
-            raise self._closed_under_us(address, pool, exc) from exc
+            self._raise_if_closed_under_us(address, pool, exc)
+            raise
         except BaseException:  # cancelled mid-reply: the connection state is unknown
             await conn.disconnect()
             raise
         finally:
             await pool.release(conn)
 
-    def _closed_under_us(self, address: Address, pool: Any, exc: Exception) -> Exception:
-        """What to raise for a redis-py internal error on a connection.
+    def _raise_if_closed_under_us(self, address: Address, pool: Any, exc: Exception) -> None:
+        """Raise a lost connection for a redis-py internal error on a connection we closed.
 
         When its master is replaced we close every connection to it, including ones another
         thread or task is using; redis-py then fails on the dead socket in odd ways (``TypeError``
-        from ``select``). That is a lost connection, retried like one. Otherwise it is a bug.
+        from ``select``). That is a lost connection, retried like one. Otherwise it is a bug: the
+        caller re-raises ``exc`` itself (never as its own ``__cause__``).
         """
-        if self._pools.get(address) is pool:
-            return exc
-        return StoreConnectionError(f"{address}: connection closed by a master switch")
+        if self._pools.get(address) is not pool:
+            raise StoreConnectionError(f"{address}: connection closed by a master switch") from exc
 
     async def _roundtrip(
         self, conn: Any, address: Address, commands: list[Any], timeout: float | None

@@ -1,7 +1,5 @@
-"""The sync session store: runs the sans-IO flows on redis-py's connections.
-
-GENERATED from ``_async/store.py`` by ``scripts/unasync.py``: do not edit by hand.
-"""
+# GENERATED from src/hasession/_async/store.py by scripts/unasync.py: do not edit.
+"""The sync session store: runs the sans-IO flows on redis-py's connections."""
 
 from __future__ import annotations
 
@@ -28,12 +26,12 @@ from .._exceptions import (
     StoreProtocolError,
     StoreUnavailable,
 )
-from .._flows import SaveResult, SessionInfo
 from .._redis import connection_kwargs, map_redis_errors, reply_error
+from .._results import SaveResult, SessionInfo
 from .._retry import RetryState
 from .._routing import Discover, Hold, NoScript, Redirected
 from .._sentinel import SentinelRouter, replica_read
-from .._session import Session
+from .._session import Session, state_of
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
 from .._topology import Address, Sentinel, Standalone
 from .._watcher import Watchers
@@ -78,6 +76,7 @@ class SessionStore(SentinelOps, StoreBase):
         self._news = Signal()
         self._held = 0
         self._watchers: Watchers | None = None
+        self._watching = False  # watchers started, or not needed
         self._closed = False
         self._nonces = itertools.count()
 
@@ -100,13 +99,14 @@ class SessionStore(SentinelOps, StoreBase):
 
     def load_into(self, session: Session, *, budget: float | None = None) -> None:
         """Load an opened session, if it is not loaded yet."""
-        if session.loaded or session.sid is None:
+        state = state_of(session)
+        if state.loaded or state.sid is None:
             return
-        session.fill(self._run(self._ctx.load(session.sid, self._now_ms()), budget))
+        state.fill(self._run(self._ctx.load(state.sid, self._now_ms()), budget))
 
     def save(self, session: Session, *, budget: float | None = None) -> SaveResult:
         """Write what the request changed (often nothing) and say what to do with the cookie."""
-        return self._run(self._ctx.save(session, self._now_ms(), self._request_id()), budget)
+        return self._run(self._ctx.save(state_of(session), self._now_ms(), self._request_id()), budget)
 
     def sessions_of(self, user_id: str, *, budget: float | None = None) -> list[SessionInfo]:
         """The live sessions of a user."""
@@ -148,7 +148,7 @@ class SessionStore(SentinelOps, StoreBase):
     # -- the driver ----------------------------------------------------------------------------
 
     def _run(self, flow: Flow[T], budget: float | None = None) -> T:
-        if self._watchers is None:
+        if not self._watching:
             self._start_watchers()
         self.stats.operations += 1
         retry = RetryState.start(self.config.retry, time.monotonic(), budget)
@@ -185,6 +185,7 @@ class SessionStore(SentinelOps, StoreBase):
 
     def _start_watchers(self) -> None:
         """Follow Sentinel's events in threads (first use; needs the running loop, for the wake-ups)."""
+        self._watching = True
         topology = self.config.topology
         if self._closed or not self.config.sentinel_events or not isinstance(self._router, SentinelRouter):
             return
@@ -288,7 +289,7 @@ class SessionStore(SentinelOps, StoreBase):
             self._router.sentinels, self._router.master_name, fallback, self.config.degraded_reads
         )
         replies = self._run_targeted(flow)
-        self.stats.degraded_reads += replies is not None
+        self.stats.replica_loads += replies is not None
         return replies
 
     def _run_targeted(self, flow: Flow[T]) -> T:
@@ -337,7 +338,8 @@ class SessionStore(SentinelOps, StoreBase):
             with map_redis_errors(address):
                 conn = pool.get_connection()
         except (TypeError, ValueError, AttributeError) as exc:
-            raise self._closed_under_us(address, pool, exc) from exc
+            self._raise_if_closed_under_us(address, pool, exc)
+            raise
         try:
             try:
                 return batch.settle(self._roundtrip(conn, address, batch.wire(), batch.timeout))
@@ -348,23 +350,24 @@ class SessionStore(SentinelOps, StoreBase):
                 conn.disconnect()
             raise
         except (TypeError, ValueError, AttributeError) as exc:
-            raise self._closed_under_us(address, pool, exc) from exc
+            self._raise_if_closed_under_us(address, pool, exc)
+            raise
         except BaseException:  # cancelled mid-reply: the connection state is unknown
             conn.disconnect()
             raise
         finally:
             pool.release(conn)
 
-    def _closed_under_us(self, address: Address, pool: Any, exc: Exception) -> Exception:
-        """What to raise for a redis-py internal error on a connection.
+    def _raise_if_closed_under_us(self, address: Address, pool: Any, exc: Exception) -> None:
+        """Raise a lost connection for a redis-py internal error on a connection we closed.
 
         When its master is replaced we close every connection to it, including ones another
         thread or task is using; redis-py then fails on the dead socket in odd ways (``TypeError``
-        from ``select``). That is a lost connection, retried like one. Otherwise it is a bug.
+        from ``select``). That is a lost connection, retried like one. Otherwise it is a bug: the
+        caller re-raises ``exc`` itself (never as its own ``__cause__``).
         """
-        if self._pools.get(address) is pool:
-            return exc
-        return StoreConnectionError(f"{address}: connection closed by a master switch")
+        if self._pools.get(address) is not pool:
+            raise StoreConnectionError(f"{address}: connection closed by a master switch") from exc
 
     def _roundtrip(
         self, conn: Any, address: Address, commands: list[Any], timeout: float | None

@@ -14,7 +14,7 @@ from ._errors import StartupError
 from ._node import Node, data_node_defaults
 from ._redisops import command, info
 from ._tls import TLSFiles
-from ._topology import Topology
+from ._topology import LocalTopology
 from ._wait import TRANSIENT_ERRORS, wait_until
 
 __all__ = ["SLOTS", "ClusterEntry", "ClusterTopology", "parse_cluster_nodes"]
@@ -74,7 +74,7 @@ def _slot_range(item: str) -> tuple[int, int]:
     return int(first), int(last or first)
 
 
-class ClusterTopology(Topology):
+class ClusterTopology(LocalTopology):
     """A real Redis Cluster (``cluster-enabled yes``) of ``primaries`` primaries with ``replicas_per_primary``
     replicas each, built with ``CLUSTER ADDSLOTSRANGE``, ``MEET`` and ``REPLICATE`` (no redis-cli).
 

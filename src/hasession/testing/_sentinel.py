@@ -16,7 +16,7 @@ from ._errors import StartupError
 from ._node import Node, data_node_defaults
 from ._redisops import command, info, sentinel_master, sentinel_master_address, sentinel_peers
 from ._tls import TLSFiles
-from ._topology import Topology
+from ._topology import LocalTopology
 from ._wait import TRANSIENT_ERRORS, wait_until
 
 __all__ = ["SentinelSettings", "SentinelTopology"]
@@ -68,7 +68,7 @@ class SentinelSettings:
         return self.quorum if self.quorum is not None else self.sentinels // 2 + 1
 
 
-class SentinelTopology(Topology):
+class SentinelTopology(LocalTopology):
     """A real master, ``replicas`` replicas and ``sentinels`` Sentinels on loopback, monitoring ``mymaster``.
 
     Every fault method returns once the fault is in effect; every wait polls a condition with a timeout.

@@ -16,13 +16,14 @@ from ._proxyctl import ProxyProcess
 from ._tls import TLSFiles
 from ._workdir import make_workdir, remove_workdir
 
-__all__ = ["Topology"]
+__all__ = ["LocalTopology"]
 
-TopologyT = TypeVar("TopologyT", bound="Topology")
+TopologyT = TypeVar("TopologyT", bound="LocalTopology")
 
 
-class Topology:
-    """Base class of :class:`SentinelTopology` and :class:`ClusterTopology`.
+class LocalTopology:
+    """Base class of :class:`SentinelTopology` and :class:`ClusterTopology`: Redis processes started
+    on this machine. (:data:`hasession.Topology` is something else: where a store's Redis is.)
 
     .. versionadded:: 0.1
     """
