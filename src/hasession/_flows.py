@@ -15,7 +15,13 @@ import orjson
 from ._codec import Codec
 from ._commands import Batch, Call, Degraded, Eval, Flow, Reply, text
 from ._config import DurabilityPolicy, SessionPolicy
-from ._exceptions import ConcurrentUpdate, SessionDataError, SessionTooLarge, StoreResponseError
+from ._exceptions import (
+    ConcurrentUpdate,
+    SessionDataError,
+    SessionTooLarge,
+    StoreResponseError,
+    UndecodableSession,
+)
 from ._ids import IdCodec, SessionId
 from ._keys import KeySchema
 from ._results import KEEP, SaveResult, SessionInfo
@@ -28,6 +34,8 @@ log = logging.getLogger("hasession")
 _DATA = "."
 _USER = "@u"
 _DATA_FIELD, _USER_FIELD = _DATA.encode(), _USER.encode()
+_NOT_A_HASH = b"@!"  # LOAD's answer for a key of another type
+_TOMBSTONE = b"@d"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,7 +84,7 @@ class SessionFlows:
         degraded = isinstance(reply, Degraded)
         if isinstance(reply, Degraded):
             reply = reply.value
-        stored = None if not reply else self._decode(sid, *_split(reply), now_ms)
+        stored = None if not reply else self._decode_or_none(sid, reply, now_ms)
         if stored is None or stored.expires_ms <= now_ms:  # a replica does not run LOAD's check
             return None
         stored.degraded = degraded
@@ -113,11 +121,15 @@ class SessionFlows:
         (members,) = yield Batch((Call(("ZRANGEBYSCORE", index, now_ms, "+inf")),), route=index, write=False)
         found = []
         for member in members:  # type: ignore[attr-defined]
-            public_id = text(member)
+            public_id = text(member) if _is_utf8(member) else None
+            if public_id is None:
+                continue  # not a member hasession wrote
             key = self.keys.data_for_public(public_id)
             (meta,) = yield Batch((Call(("HMGET", key, "@c", "@t", "@x")),), route=key, write=False)
-            if meta[0] is not None and int(meta[2]) > now_ms:  # type: ignore[index]
-                created, seen, expires = (int(v) for v in meta)  # type: ignore[attr-defined]
+            if not (isinstance(meta, list) and all(isinstance(v, bytes) and v.isdigit() for v in meta)):
+                continue  # gone (all nil), or metadata someone else wrote
+            created, seen, expires = (int(v) for v in meta)
+            if expires > now_ms:
                 found.append(
                     SessionInfo(
                         public_id=public_id, created_ms=created, last_seen_ms=seen, expires_ms=expires
@@ -259,22 +271,48 @@ class SessionFlows:
         if total > self.policy.max_size:
             raise SessionTooLarge(f"session is {total} bytes, more than max_size={self.policy.max_size}")
 
+    def _decode_or_none(self, sid: SessionId, reply: Reply, now_ms: int) -> StoredSession | None:
+        """The stored session, or ``None`` (a fresh session) when someone else wrote or damaged it."""
+        try:
+            meta, values = _split(reply)
+            return None if _TOMBSTONE in meta else self._decode(sid, meta, values, now_ms)
+        except UndecodableSession as exc:
+            log.error("hasession: session %r in Redis is damaged (%s); a fresh session replaces it", sid, exc)
+            return None
+
     def _decode(
         self, sid: SessionId, meta: dict[bytes, bytes], values: dict[str, bytes], now_ms: int
     ) -> StoredSession:
+        if _NOT_A_HASH in meta:
+            error = meta[_NOT_A_HASH].decode(errors="replace")
+            raise UndecodableSession(f"the key is not a hash ({error})")
         stored = StoredSession(
             data={},
-            version=int(meta.get(b"@v", b"0")),
-            created_ms=int(meta.get(b"@c", b"0")),
-            expires_ms=int(meta.get(b"@x", b"0")),
-            touched=now_ms - int(meta.get(b"@t", b"0")) >= self.policy.touch_interval * 1000,
+            version=_integer(meta, b"@v"),
+            created_ms=_integer(meta, b"@c"),
+            expires_ms=_integer(meta, b"@x"),
+            touched=now_ms - _integer(meta, b"@t") >= self.policy.touch_interval * 1000,
         )
+        size = sum(len(k) + len(v) for k, v in values.items())
+        if size > self.policy.max_size:  # hasession never writes that much: every save would fail
+            raise UndecodableSession(f"{size} bytes of values, more than max_size={self.policy.max_size}")
         if not self._decode_all(stored, values):
             for key, raw in values.items():
                 self._decode_value(sid, stored, key, raw)
         if _USER_FIELD in meta:
-            stored.user_id = self.codec.decode(meta[_USER_FIELD], context=_context(sid.tag, _USER))
+            stored.user_id = self._user_of(sid, meta[_USER_FIELD])
         return stored
+
+    def _user_of(self, sid: SessionId, raw: bytes) -> str | None:
+        try:
+            user_id = self.codec.decode(raw, context=_context(sid.tag, _USER))
+        except SessionDataError as exc:
+            log.error("hasession: dropped the undecodable user id of session %r: %s", sid, exc)
+            return None
+        if not isinstance(user_id, str):
+            log.error("hasession: dropped a user id of type %s in session %r", type(user_id).__name__, sid)
+            return None
+        return user_id
 
     def _decode_all(self, stored: StoredSession, values: dict[str, bytes]) -> bool:
         """Fast path: plain JSON values parsed in one call as one array (one C call, not N)."""
@@ -338,17 +376,46 @@ def _delta_args(sets: dict[str, bytes], dels: set[str] | tuple[()]) -> tuple[str
 
 
 def _split(reply: Reply) -> tuple[dict[bytes, bytes], dict[str, bytes]]:
-    """A hash reply as its metadata fields and its values by session key, in one pass."""
-    items: list[bytes] = reply  # type: ignore[assignment]
+    """A hash reply as its metadata fields and its values by session key, in one pass.
+
+    A reply that is not a hash of byte strings was not written by hasession; a value whose name is
+    not UTF-8 was not either (it is dropped, logged)."""
+    if not isinstance(reply, list) or len(reply) % 2:
+        raise UndecodableSession(f"not a session hash: {type(reply).__name__}")
     meta: dict[bytes, bytes] = {}
     values: dict[str, bytes] = {}
-    pairs = iter(items)
+    pairs = iter(reply)
     for name, raw in zip(pairs, pairs, strict=True):
-        if name[:1] == _DATA_FIELD:
-            values[name[1:].decode()] = raw
-        else:
+        if not isinstance(name, bytes) or not isinstance(raw, bytes):
+            raise UndecodableSession("not a session hash: a field that is not a string")
+        if name[:1] != _DATA_FIELD:
+            if not name.isascii():  # hasession's own metadata names are ASCII
+                log.error("hasession: ignored a session field hasession did not write (a non-ASCII name)")
             meta[name] = raw
+            continue
+        try:
+            values[name[1:].decode()] = raw
+        except UnicodeDecodeError:
+            log.error("hasession: ignored a session field whose name is not UTF-8")
     return meta, values
+
+
+def _is_utf8(value: object) -> bool:
+    if isinstance(value, bytes):
+        try:
+            value.decode()
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def _integer(meta: dict[bytes, bytes], name: bytes) -> int:
+    """A metadata field (``@v``, ``@c``, ``@x``, ``@t``: every save writes all four)."""
+    raw = meta.get(name)
+    if raw is None or not (raw.isdigit() and len(raw) < 20):
+        state = "missing" if raw is None else "not an integer"
+        raise UndecodableSession(f"metadata {name.decode()} is {state}")
+    return int(raw)
 
 
 def _status(reply: Reply) -> list[str]:

@@ -18,7 +18,9 @@ from typing import Generic, TypeVar
 from ._commands import Batch, Flow, text
 from ._exceptions import (
     FailoverInProgress,
+    MisconfigurationCause,
     StoreError,
+    StoreMisconfigured,
     StoreResponseError,
     StoreTimeout,
 )
@@ -74,6 +76,12 @@ class NoScript(FailoverInProgress):
 
 # Error replies that mean "not applied, the topology is changing": retry, maybe elsewhere.
 _FAILOVER_REPLIES = ("READONLY", "LOADING", "MASTERDOWN", "NOREPLICAS", "BUSY", "TRYAGAIN", "CLUSTERDOWN")
+# Error replies that mean "you are not allowed": a configuration fault, never retried.
+_REFUSALS: dict[str, MisconfigurationCause] = {"NOPERM": "acl", "WRONGPASS": "auth", "NOAUTH": "auth"}
+_ADVICE: dict[MisconfigurationCause, str] = {
+    "acl": "grant the ACL rule in docs/security.md to hasession's user",
+    "auth": "check the username and password",
+}
 
 
 def error_from_reply(message: str) -> StoreError:
@@ -87,6 +95,13 @@ def error_from_reply(message: str) -> StoreError:
         )
     if code == "NOSCRIPT":
         return NoScript(message)
+    # A script's error keeps the code after a prefix (Redis 7: "ERR ... script: NOPERM ...").
+    refused = next((c for c in _REFUSALS if c == code or f" {c} " in f" {message} "), None)
+    if message.startswith("Protocol error: unauthenticated"):  # a long command before AUTH
+        refused = "NOAUTH"
+    if refused is not None:
+        cause = _REFUSALS[refused]
+        return StoreMisconfigured(f"{message}; {_ADVICE[cause]}", cause=cause)
     if code == "UNBLOCKED":  # a WAIT cut short: the master was demoted; the write's fate is unknown
         return StoreTimeout(message)
     if code in _FAILOVER_REPLIES or message.startswith("You can't write against a read only"):

@@ -66,7 +66,9 @@ LOAD = Script(
     "load",
     """
 -- KEYS: data. ARGV: now_ms, idle_ms, touch_interval_ms. Returns the hash, or false.
-local h = redis.call('HGETALL', KEYS[1])
+-- A key of another type (written by someone else) comes back as {'@!', error}: a damaged session.
+local h = redis.pcall('HGETALL', KEYS[1])
+if h['err'] then return {'@!', h['err']} end
 if #h == 0 then return false end
 local now = tonumber(ARGV[1])
 local t, x

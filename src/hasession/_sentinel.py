@@ -54,7 +54,13 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from ._commands import Batch, Call, Flow, Reply, text
-from ._exceptions import FailoverInProgress, MasterNotFound, StoreError, StoreUnavailable
+from ._exceptions import (
+    FailoverInProgress,
+    MasterNotFound,
+    StoreError,
+    StoreMisconfigured,
+    StoreUnavailable,
+)
 from ._routing import Discover, Hold, NoScript, Plan, Router, Send, role_of
 from ._topology import Address
 
@@ -316,6 +322,8 @@ def _is_master(address: Address) -> Flow[bool]:
     try:
         (reply,) = yield _ask(address, ("ROLE",))
         return role_of(reply) == "master"
+    except StoreMisconfigured:
+        raise  # a wrong password or certificate: no failover explains it
     except StoreError:
         return False
 
@@ -327,21 +335,44 @@ Named = tuple[Address, int, int]
 Discovered = tuple[Address, int, int] | tuple[Address, int, int, bool]
 
 
-def _ask_sentinels(sentinels: tuple[Address, ...], name: str) -> Flow[tuple[list[Named], bool]]:
+def _ask_sentinels(
+    sentinels: tuple[Address, ...], name: str
+) -> Flow[tuple[list[Named], bool, StoreMisconfigured | None]]:
     """Every Sentinel's answer, newest configuration epoch first (then in the Sentinels' order),
-    and whether any of them is running a failover of the master."""
+    whether any of them is running a failover of the master, and a configuration fault to raise
+    if no master turns up: every Sentinel that answered does not know ``name`` (Sentinel says so
+    for nothing else, failover or not), or none answered and one refused our TLS or password."""
     named: list[Named] = []
-    busy = False
+    busy = answered = False
+    unknown = 0
+    refused: StoreMisconfigured | None = None
     for i, sentinel in enumerate(sentinels):
         lookup = ("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
         try:
             address, master = yield _ask(sentinel, lookup, ("SENTINEL", "MASTER", name))
+            answered = True
             busy = busy or "failover_in_progress" in _fields(master).get("flags", "")
             if address:
                 named.append((_addr(*(text(p) for p in address)), config_epoch(master), i))  # type: ignore[attr-defined]
-        except (StoreError, TypeError, ValueError):  # down, frozen, or does not know the name
+        except StoreMisconfigured as exc:
+            refused = refused or exc
+        except StoreError as exc:  # down, frozen, or does not know the name
+            unknown += _UNKNOWN_NAME in str(exc)
+        except (TypeError, ValueError):
             continue
-    return sorted(named, key=lambda n: (-n[1], n[2])), busy
+    fault = None
+    if unknown and not answered:
+        fault = StoreMisconfigured(
+            f"no Sentinel that answered monitors a master named {name!r}; check the master name",
+            cause="master_name",
+        )
+    elif refused is not None and not answered:
+        fault = refused
+    return sorted(named, key=lambda n: (-n[1], n[2])), busy, fault
+
+
+#: Sentinel's error for ``SENTINEL MASTER <name>`` when it monitors no such master.
+_UNKNOWN_NAME = "No such master with that name"
 
 
 def config_epoch(reply: object) -> int:
@@ -360,11 +391,15 @@ def _fields(reply: object) -> dict[str, str]:
 def discover(
     sentinels: tuple[Address, ...], name: str, view: MasterView, now: float
 ) -> Flow[Discovered | None]:
-    """Find the master (see :data:`Discovered`)."""
+    """Find the master (see :data:`Discovered`).
+
+    Raises :class:`StoreMisconfigured` when no master turns up and the Sentinels refused the
+    master name or our credentials (see :func:`_ask_sentinels`).
+    """
     avoid = view.avoid if now < view.avoid_until else None
     if view.hint is not None and view.hint != avoid and (yield from _is_master(view.hint)):
         return view.hint, -1, -1
-    named, busy = yield from _ask_sentinels(sentinels, name)
+    named, busy, fault = yield from _ask_sentinels(sentinels, name)
     tried: set[Address] = set()
     abandoned = not busy and _abandoned(named, view.epoch, len(sentinels))
     reverted = abandoned or (not busy and _reverted(named, avoid, len(sentinels)))
@@ -379,6 +414,8 @@ def discover(
             return (address, index, epoch, True) if back else (address, index, epoch)
     if not named and view.last is not None and view.last != avoid and (yield from _is_master(view.last)):
         return view.last, -1, -1
+    if fault is not None:
+        raise fault
     return None
 
 

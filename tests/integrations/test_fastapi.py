@@ -138,7 +138,4 @@ async def test_example_sessions_survive_a_failover(
             crowd = await async_crowd(client, lambda: sentinel_fault(topology), users=15)
         print(f"\n{sentinel_fault.__name__}: {crowd.summary()}; {app.state.store.stats.snapshot()}")
         await app.state.store.close()
-    assert crowd.bad_statuses == {}, crowd.summary()
-    assert crowd.errors == [], crowd.summary()
-    crowd.assert_within_async_bound()
-    assert crowd.lost == [], crowd.summary()
+    crowd.assert_unharmed()

@@ -817,8 +817,65 @@ def test_a_bad_value_is_dropped_alone_when_the_fast_path_cannot_parse_the_sessio
         ".n": b"3",
         "@x": b"99999999999999",
         "@v": b"1",
+        "@c": b"1",
+        "@t": b"1",
     }
     reply = [part for name, raw in fields.items() for part in (name.encode(), raw)]
     stored = ctx._decode(sid, *_split(reply), now_ms=0)
     assert stored.data == {"good": {"a": [1, 2]}, "n": 3}
     assert stored.plain == {"good": b'{"a": [1, 2]}', "n": b"3"}
+
+
+# -- hostile data: what someone else wrote at a session's key ---------------------------------------
+
+
+def _plain_context() -> Any:
+    from hasession._codec import Codec
+    from hasession._config import DurabilityPolicy, Secret, SessionPolicy
+    from hasession._flows import SessionFlows
+    from hasession._ids import IdCodec
+    from hasession._keys import KeySchema
+
+    return SessionFlows(
+        ids=IdCodec([Secret("k" * 32)]),
+        keys=KeySchema(),
+        codec=Codec(),
+        policy=SessionPolicy(max_size=1024),
+        durability=DurabilityPolicy(),
+    )
+
+
+_META = [b"@v", b"1", b"@c", b"1", b"@t", b"1", b"@x", b"99999999999999"]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        [b"@v", b"x", *_META[2:]],  # metadata that is not an integer
+        _META[2:],  # metadata missing
+        [*_META, b".big", b'"' + b"x" * 2000 + b'"'],  # more than max_size
+        [b"@!", b"WRONGTYPE Operation against a key holding the wrong kind of value"],
+        [*_META, b".odd"],  # not field/value pairs
+        [*_META, 7, b"1"],  # not bytes
+    ],
+)
+def test_a_damaged_hash_gives_a_fresh_session_and_an_error_log(
+    reply: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    ctx = _plain_context()
+    assert ctx._decode_or_none(ctx.ids.new(), reply, 0) is None
+    assert any(r.levelname == "ERROR" and "damaged" in r.getMessage() for r in caplog.records)
+
+
+def test_a_tombstone_gives_a_fresh_session_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    ctx = _plain_context()
+    assert ctx._decode_or_none(ctx.ids.new(), [*_META, b"@d", b"1", b".a", b"1"], 0) is None
+    assert not caplog.records
+
+
+def test_foreign_field_names_and_user_ids_are_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    ctx = _plain_context()
+    stored = ctx._decode_or_none(ctx.ids.new(), [*_META, b"\xff\xfe", b"1", b".a", b"2", b"@u", b"42"], 0)
+    assert stored is not None
+    assert (stored.data, stored.user_id) == ({"a": 2}, None)
+    assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hasession import ConfigurationError, StoreMisconfigured
 from hasession._commands import Batch, Call
 from hasession._exceptions import (
     FailoverInProgress,
@@ -73,7 +74,6 @@ def test_noscript_means_resend_with_the_source() -> None:
     [
         "ERR unknown command 'FOO'",
         "WRONGTYPE Operation against a key holding the wrong kind of value",
-        "NOPERM this user has no permissions to run the 'evalsha' command",
         "BUSYGROUP Consumer Group name already exists",
         "READONLYISH not a real code",
         "",
@@ -113,3 +113,26 @@ def test_the_standalone_router_always_sends_to_its_server() -> None:
     assert router.generation == 0
     assert router.stale() == ()
     assert router.settled
+
+
+@pytest.mark.parametrize(
+    ("message", "cause"),
+    [
+        ("NOPERM this user has no permissions to run the 'evalsha' command", "acl"),
+        ("NOPERM this user has no permissions to access one of the keys used as arguments", "acl"),
+        (
+            "ERR Error running script (call to f_1): @user_script:1: NOPERM No permissions to access a key",
+            "acl",
+        ),
+        ("WRONGPASS invalid username-password pair or user is disabled.", "auth"),
+        ("NOAUTH Authentication required.", "auth"),
+        ("Protocol error: unauthenticated multibulk length", "auth"),
+    ],
+)
+def test_refusals_are_configuration_errors_never_retried(message: str, cause: str) -> None:
+    error = error_from_reply(message)
+    assert isinstance(error, StoreMisconfigured)
+    assert isinstance(error, ConfigurationError)
+    assert error.cause == cause
+    assert message in str(error)
+    assert not isinstance(error, StoreUnavailable)  # never retried

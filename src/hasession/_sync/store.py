@@ -22,6 +22,7 @@ from .._exceptions import (
     NotReplicated,
     StoreConnectionError,
     StoreError,
+    StoreMisconfigured,
     StoreProtocolError,
     StoreUnavailable,
 )
@@ -153,13 +154,13 @@ class SessionStore(SentinelOps, StoreBase):
     def _run(self, flow: Flow[T], budget: float | None = None) -> T:
         if not self._watching:
             self._start_watchers()
-        if self._canary_due():
-            self._check_canary()
         self.stats.operations += 1
         retry = RetryState.start(self.config.retry, time.monotonic(), budget)
 
         def send(batch: Batch) -> list[Reply]:
             nonlocal retry
+            if self._canary_due():  # only operations that reach Redis: a bad cookie costs no command
+                self._check_canary()
             if batch.node is not None:
                 return self._send(batch.node, batch)
             replies, retry = self._execute(batch, retry)
@@ -255,6 +256,9 @@ class SessionStore(SentinelOps, StoreBase):
                 self._router.failed(address, exc, now)
             stale = self._router.stale()
         self._drop(stale)
+        if isinstance(exc, StoreMisconfigured):
+            log.error("hasession: configuration error (%s), not retried: %s", exc.cause, exc)
+            raise exc
         self.stats.retries += 1
         log.debug("hasession: try %d on %s failed: %r", len(retry.attempts) + 1, address or "discovery", exc)
         self.stats.wait_shortfalls += isinstance(exc, NotReplicated)
@@ -498,10 +502,11 @@ def _echoed(replies: list[Reply], nonce: bytes, address: Address) -> list[Reply]
 
 
 def _reply_level(exc: BaseException) -> bool:
-    """An error reply leaves the connection usable; anything else does not."""
-    return (isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailable)) or isinstance(
-        exc, (FailoverInProgress, NotReplicated)
-    )
+    """An error reply leaves the connection usable; anything else does not (a refused AUTH or
+    TLS handshake may leave replies unread: such a connection is dropped too)."""
+    return (
+        isinstance(exc, StoreError) and not isinstance(exc, (StoreUnavailable, StoreMisconfigured))
+    ) or isinstance(exc, (FailoverInProgress, NotReplicated))
 
 
 def _describe(found: object) -> str:

@@ -23,6 +23,7 @@ from ._node import Node
 from ._sentinel import SentinelSettings, SentinelTopology
 from ._server import RedisServer
 from ._settings import Settings, configure
+from ._tls import TLSFiles
 from ._topology import LocalTopology
 from ._wait import wait_until
 
@@ -36,6 +37,7 @@ __all__ = [
     "SentinelTopology",
     "Settings",
     "StartupError",
+    "TLSFiles",
     "WaitTimeout",
     "configure",
     "wait_until",

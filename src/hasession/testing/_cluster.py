@@ -13,6 +13,7 @@ from . import _settings
 from ._errors import StartupError
 from ._node import Node, data_node_defaults
 from ._redisops import command, info
+from ._tls import TLSFiles
 from ._topology import LocalTopology
 from ._wait import TRANSIENT_ERRORS, wait_until
 
@@ -83,6 +84,8 @@ class ClusterTopology(LocalTopology):
         over.
     :param redis_config: redis.conf directives for every node.
     :param tmpdir: where to create the topology's temporary folder.
+    :param tls: serve TLS with these certificates (see :class:`TLSFiles`), the cluster bus included;
+        ``url`` becomes ``rediss+cluster://`` and trusts the test CA.
 
     .. versionadded:: 0.1
     """
@@ -97,8 +100,9 @@ class ClusterTopology(LocalTopology):
         node_timeout_ms: int = 1000,
         redis_config: Mapping[str, str] | None = None,
         tmpdir: str | Path | None = None,
+        tls: TLSFiles | None = None,
     ) -> None:
-        super().__init__(tmpdir=tmpdir)
+        super().__init__(tmpdir=tmpdir, tls=tls)
         if primaries < 1 or replicas_per_primary < 0:
             raise ValueError("a cluster needs primaries >= 1 and replicas_per_primary >= 0")
         self._primaries = primaries
@@ -108,6 +112,7 @@ class ClusterTopology(LocalTopology):
             "cluster-enabled": "yes",
             "cluster-config-file": "nodes.conf",
             "cluster-node-timeout": str(node_timeout_ms),
+            **({"tls-cluster": "yes"} if tls is not None else {}),
             **(redis_config or {}),
         }
         #: Every node; the first ``primaries`` were the primaries when the cluster was built.
@@ -121,7 +126,10 @@ class ClusterTopology(LocalTopology):
     @property
     def url(self) -> str:
         """``redis+cluster://127.0.0.1:p1,127.0.0.1:p2,...`` listing every node."""
-        return "redis+cluster://" + ",".join(f"{n.host}:{n.port}" for n in self.nodes)
+        hosts = ",".join(f"{n.host}:{n.port}" for n in self.nodes)
+        if self.tls is None:
+            return f"redis+cluster://{hosts}"
+        return f"rediss+cluster://{hosts}?{self.tls.url_query()}"
 
     def client(self, *, socket_timeout: float | None = 5.0, decode_responses: bool = False) -> RedisCluster:
         """A new ``redis.cluster.RedisCluster``; it discovers the cluster from the first running node."""
@@ -132,6 +140,7 @@ class ClusterTopology(LocalTopology):
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_timeout,
             decode_responses=decode_responses,
+            **(self.tls.redis_kwargs() if self.tls is not None else {}),  # type: ignore[arg-type]
         )
 
     def node_id(self, node: Node) -> str:
