@@ -27,10 +27,11 @@ from ._commands import Arg, Reply, pack
 from ._exceptions import (
     StoreConnectionError,
     StoreError,
+    StoreMisconfigured,
     StoreProtocolError,
-    StoreResponseError,
     StoreTimeout,
 )
+from ._redis import tls_refusal
 from ._routing import error_from_reply
 from ._topology import Address, ConnectionOptions
 
@@ -42,7 +43,7 @@ LEAN = os.environ.get("HASESSION_TRANSPORT") != "redis-py"
 
 _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
 # Error replies that mean the credentials are wrong or missing: misconfiguration, never retried
-# (redis-py raises its AuthenticationError for them; hasession/_redis.py maps that the same way).
+# (redis-py raises its AuthenticationError for them; hasession/_redis.py maps it to the same error).
 _AUTH_ERRORS = ("WRONGPASS", "NOAUTH", "ERR invalid password", "ERR Client sent AUTH")
 _FULL = "ERR max number of clients reached"  # a refused connection (redis-py: ConnectionError)
 
@@ -119,7 +120,9 @@ def decode(raw: list[object], address: Address) -> list[Reply]:
 def _error(reply: hiredis.ReplyError, address: Address) -> StoreError:
     text = str(reply)
     if text.startswith(_AUTH_ERRORS):
-        return StoreResponseError(f"{address}: authentication failed: {text}")
+        return StoreMisconfigured(
+            f"{address}: authentication failed ({text}); check the username and password", cause="auth"
+        )
     if text.startswith(_FULL):
         return StoreConnectionError(f"{address}: {text}")
     return error_from_reply(text[4:] if text.startswith("ERR ") else text)
@@ -141,8 +144,8 @@ def io_errors(address: Address) -> Iterator[None]:
         raise StoreTimeout(f"{address}: timed out") from exc
     except hiredis.ProtocolError as exc:
         raise StoreProtocolError(f"{address}: {exc}") from exc
-    except OSError as exc:  # refused, reset, end of file, TLS failures
-        raise StoreConnectionError(f"{address}: {exc}") from exc
+    except OSError as exc:  # refused, reset, end of file, TLS failures (a refusal: misconfigured)
+        raise tls_refusal(address, exc) or StoreConnectionError(f"{address}: {exc}") from exc
 
 
 class Link(Protocol):

@@ -12,6 +12,7 @@ from hasession._config import Secret
 from hasession._exceptions import (
     FailoverInProgress,
     StoreConnectionError,
+    StoreMisconfigured,
     StoreProtocolError,
     StoreResponseError,
     StoreTimeout,
@@ -65,7 +66,7 @@ def test_error_replies_become_the_errors_redis_py_replies_map_to() -> None:
     assert isinstance(got[3], FailoverInProgress)
     assert type(got[4]) is StoreResponseError and str(got[4]) == "unknown command 'X'"
     for auth in got[5:7]:
-        assert type(auth) is StoreResponseError and "authentication failed" in str(auth)
+        assert type(auth) is StoreMisconfigured and auth.cause == "auth"
     assert type(got[7]) is StoreConnectionError
 
 
