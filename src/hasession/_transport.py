@@ -35,7 +35,7 @@ from ._redis import tls_refusal
 from ._routing import error_from_reply
 from ._topology import Address, ConnectionOptions
 
-__all__ = ["LEAN", "Link", "Pool", "Settings", "decode", "io_errors", "settings"]
+__all__ = ["LEAN", "Link", "Pool", "Settings", "check_hello", "decode", "io_errors", "keepalive", "settings"]
 
 #: Whether the stores use this transport (the default) or redis-py's pools, kept for one release
 #: behind ``HASESSION_TRANSPORT=redis-py`` to compare the two (private: not a supported setting).
@@ -44,7 +44,13 @@ LEAN = os.environ.get("HASESSION_TRANSPORT") != "redis-py"
 _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
 # Error replies that mean the credentials are wrong or missing: misconfiguration, never retried
 # (redis-py raises its AuthenticationError for them; hasession/_redis.py maps it to the same error).
-_AUTH_ERRORS = ("WRONGPASS", "NOAUTH", "ERR invalid password", "ERR Client sent AUTH")
+_AUTH_ERRORS = (
+    "WRONGPASS",
+    "NOAUTH",
+    "ERR invalid password",
+    "ERR Client sent AUTH",
+    "ERR AUTH <password> called",
+)
 _FULL = "ERR max number of clients reached"  # a refused connection (redis-py: ConnectionError)
 
 
