@@ -78,3 +78,16 @@ def test_a_listener_without_a_live_target_closes_connections(tmp_path: Path) -> 
             assert sock.recv(100) == b""
     finally:
         proxy.stop()
+
+
+def test_delay_slows_every_chunk_until_cleared(proxied_server: tuple[ProxyProcess, int]) -> None:
+    proxy, port = proxied_server
+    through = client(port)
+    assert through.ping()
+    proxy.delay("redis", 2.0)  # far above the client's 0.3 s timeout, so no timing is asserted
+    with pytest.raises(redis.TimeoutError):
+        through.ping()
+    proxy.delay("redis", 0)
+    fresh = client(port)
+    assert fresh.set("k", "v" * 200_000)
+    assert fresh.get("k") == b"v" * 200_000

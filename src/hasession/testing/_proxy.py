@@ -10,6 +10,7 @@ Control protocol: one command per line on stdin, one reply line on stdout (``ok 
     target NAME PORT     -> ok         forward NAME's connections to 127.0.0.1:PORT
     cut NAME             -> ok         stop forwarding, in both directions, on every connection of NAME
     heal NAME            -> ok         close every connection of NAME, then forward new ones again
+    delay NAME MS        -> ok         hold every chunk of NAME's traffic MS milliseconds (0: no delay)
 
 While a listener is cut it still accepts connections but forwards no byte, so peers see read timeouts rather
 than refused connections, the way a network failure looks. End of stdin stops the proxy.
@@ -31,6 +32,7 @@ class Listener:
     def __init__(self) -> None:
         self.target: int | None = None
         self.cut = False
+        self.delay = 0.0
         self.tasks: set[asyncio.Task[None]] = set()
         self.server: asyncio.Server | None = None
 
@@ -67,6 +69,8 @@ class Listener:
     async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError):
             while data := await source.read(CHUNK):
+                if self.delay:
+                    await asyncio.sleep(self.delay)  # a slow link: each chunk arrives late, in order
                 if self.cut:
                     await asyncio.Event().wait()  # the bytes in hand are never delivered
                 sink.write(data)
@@ -108,6 +112,8 @@ class Proxy:
                 self.listeners[name].cut = True
             case ["heal", name]:
                 self.listeners[name].heal()
+            case ["delay", name, milliseconds]:
+                self.listeners[name].delay = int(milliseconds) / 1000
             case _:
                 return f"error unknown command {words!r}"
         return "ok"

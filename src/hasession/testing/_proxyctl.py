@@ -45,6 +45,10 @@ class ProxyProcess:
         """Close ``name``'s connections and forward new ones again."""
         self._request(f"heal {name}")
 
+    def delay(self, name: str, seconds: float) -> None:
+        """Hold every chunk of ``name``'s traffic, both ways, ``seconds`` before forwarding it (0: none)."""
+        self._request(f"delay {name} {round(seconds * 1000)}")
+
     def stop(self) -> None:
         """Kill the proxy child."""
         _process.terminate(self._proc)
