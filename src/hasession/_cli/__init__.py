@@ -1,4 +1,4 @@
-"""The ``hasession`` command line: ``demo``, ``drill`` and ``switchover``.
+"""The ``hasession`` command line: ``demo``, ``drill``, ``switchover`` and ``chaos``.
 
 Needs the ``cli`` extra (``pip install hasession[cli]``) for the demo's web server and client.
 """
@@ -37,13 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hasession", description="Redis sessions that survive failovers.")
     sub = parser.add_subparsers(required=True, metavar="command")
     try:
-        from . import demo, drill
+        from . import chaos, demo, drill
     except ImportError as exc:  # pragma: no cover - depends on the install
         print(f"hasession: the command line needs the 'cli' extra: pip install 'hasession[cli]' ({exc})")
         return 2
     demo.add_parser(sub)
     drill.add_parser(sub)
     _switchover_parser(sub)
+    chaos.add_parser(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

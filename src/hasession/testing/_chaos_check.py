@@ -14,8 +14,8 @@ Per user, over the history of its requests:
 ``stale-read`` / ``lost-write``
     A read (``stale-read``), or the final read after the campaign (``lost-write``), saw a value below one that
     was acknowledged before the read began. In ``replicated`` durability never allowed. In ``async``
-    durability, a loss is attributed to the data fault during which the lost write was acknowledged: after a
-    kill, a long stall, a partition or a restart of the master it is counted, not a violation (asynchronous
+    durability, a loss is attributed to the data fault that ran between the acknowledgement of the last lost
+    write (less ``lag_grace``) and the read that noticed the loss: after a kill, a long stall, a partition or a restart of the master it is counted, not a violation (asynchronous
     replication loses what the replicas had not received); after a raw ``SENTINEL``/``CLUSTER FAILOVER`` the
     total is checked against ``async_failover_loss_bound`` per failover; anywhere else (a switchover, no
     fault at all) it is a violation.
@@ -189,12 +189,10 @@ class _UserCheck:
             self._check_phantom(op, key, seen)
             live = self.live[key]
             if live and -live[0][0] > seen:
-                lost, lost_at = [], float("inf")
+                lost, last_lost = -live[0][0] - seen, 0.0
                 while live and -live[0][0] > seen:
-                    value, end = heapq.heappop(live)
-                    lost.append(-value)
-                    lost_at = min(lost_at, end)
-                self._loss(op, key, seen, max(lost) - seen, lost_at)
+                    last_lost = max(last_lost, heapq.heappop(live)[1])
+                self._loss(op, key, seen, lost, last_lost)
 
     def _advance(self, key: str, until: float) -> None:
         acks, index = self.acks[key], self.next_ack[key]
@@ -210,27 +208,26 @@ class _UserCheck:
         if seen > tried:
             self._violation("phantom-write", op, f"{key}={seen} but no request had tried above {tried}")
 
-    def _loss(self, op: Op, key: str, seen: int, amount: int, lost_at: float) -> None:
+    def _loss(self, op: Op, key: str, seen: int, amount: int, last_lost: float) -> None:
+        """``amount`` acknowledged values of ``key`` above ``seen`` are missing; the last was acknowledged at
+        ``last_lost``, so whatever lost them happened between then and this read."""
         kind = "lost-write" if op.stream == "final" else "stale-read"
         detail = (
-            f"{key}={seen}, {amount} below the value acknowledged at "
-            f"{lost_at - self.checker.started:.2f}s (read by {op.driver} {op.stream})"
+            f"{key}={seen}, {amount} below a value acknowledged at "
+            f"{last_lost - self.checker.started:.2f}s (read by {op.driver} {op.stream})"
         )
         if self.checker.durability != "async":
             self._violation(kind, op, detail)
             return
-        fault = self._data_fault_at(lost_at)
+        fault = self._data_fault_between(last_lost - self.checker.lag_grace, op.start)
         if fault is not None and fault.event.kind in LOSSY_BY_DESIGN | RAW_FAILOVERS:
             self.verdict.async_lost[fault.event.kind] += amount
             self.verdict.allowed[f"async {kind} after {fault.event.kind}"] += 1
             return
         self._violation(kind, op, detail + " (not attributable to a fault that may lose writes)")
 
-    def _data_fault_at(self, moment: float) -> FaultRecord | None:
-        grace = self.checker.lag_grace
-        found = [
-            f for f in self.faults if f.event.lane == "data" and f.start - grace <= moment <= f.end + grace
-        ]
+    def _data_fault_between(self, first: float, last: float) -> FaultRecord | None:
+        found = [f for f in self.faults if f.event.lane == "data" and f.start <= last and first <= f.end]
         return found[-1] if found else None
 
     def _error(self, op: Op) -> None:

@@ -1,0 +1,57 @@
+"""``hasession chaos``: run a seeded, randomized fault campaign on a local topology and check what users saw.
+
+Exit status 0 when the checker found no violation, 1 otherwise (the seed, the schedule and the command that
+replays it are printed). See :mod:`hasession.testing.chaos`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("chaos", help="run a randomized fault campaign on a local topology")
+    parser.add_argument("--topology", choices=["sentinel", "cluster"], default="sentinel")
+    parser.add_argument("--durability", choices=["async", "replicated"], default="replicated")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long faults are scheduled")
+    parser.add_argument("--seed", type=int, default=None, help="draws the schedule (default: a random one)")
+    parser.add_argument("--users", type=int, default=8)
+    parser.add_argument("--hold-budget", type=float, default=10.0)
+    parser.add_argument("--schedule", type=Path, default=None, help="replay a schedule saved as JSON")
+    parser.add_argument("--report", type=Path, default=None, help="write the report here (.json: as JSON)")
+    parser.add_argument("--quiet", action="store_true", help="print the report only")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..testing.chaos import Campaign, Schedule
+
+    schedule = Schedule.from_json(args.schedule.read_text()) if args.schedule is not None else None
+    seed = schedule.seed if schedule is not None else args.seed
+    seed = seed if seed is not None else secrets.randbelow(1_000_000)
+    campaign = Campaign(
+        topology=schedule.topology if schedule is not None else args.topology,
+        durability=args.durability,
+        seconds=schedule.seconds if schedule is not None else args.seconds,
+        seed=seed,
+        users=args.users,
+        hold_budget=args.hold_budget,
+        schedule=schedule,
+    )
+    log = (lambda line: None) if args.quiet else _print
+    log(f"chaos: {campaign.command()}")
+    report = campaign.run(log=log)
+    text = report.describe()
+    print(text)
+    if args.report is not None:
+        args.report.write_text(report.to_json() if args.report.suffix == ".json" else text + "\n")
+    return 0 if report.ok else 1
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
