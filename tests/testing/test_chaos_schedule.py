@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from hasession.testing.chaos import DATA_FAULTS, SOFT_FAULTS, Schedule
@@ -39,7 +41,7 @@ def test_events_fit_the_campaign_and_data_faults_do_not_overlap_nominally() -> N
         assert schedule.events, "a 60 s campaign has faults"
         assert all(0 < event.at < 60 for event in schedule.events)
         data = [event for event in schedule.events if event.lane == "data"]
-        for before, after in zip(data, data[1:]):
+        for before, after in itertools.pairwise(data):
             assert after.at >= before.at + before.duration
         assert {e.lane for e in schedule.events} == {"data", "soft"}
 

@@ -15,10 +15,11 @@ Per user, over the history of its requests:
     A read (``stale-read``), or the final read after the campaign (``lost-write``), saw a value below one that
     was acknowledged before the read began. In ``replicated`` durability never allowed. In ``async``
     durability, a loss is attributed to the data fault that ran between the acknowledgement of the last lost
-    write (less ``lag_grace``) and the read that noticed the loss: after a kill, a long stall, a partition or a restart of the master it is counted, not a violation (asynchronous
-    replication loses what the replicas had not received); after a raw ``SENTINEL``/``CLUSTER FAILOVER`` the
-    total is checked against ``async_failover_loss_bound`` per failover; anywhere else (a switchover, no
-    fault at all) it is a violation.
+    write (less ``lag_grace``) and the read that noticed the loss. After a kill, a long stall, a partition or
+    a restart of the master it is counted, not a violation (asynchronous replication loses what the replicas
+    had not received); after a raw ``SENTINEL``/``CLUSTER FAILOVER`` the total is checked against
+    ``async_failover_loss_bound`` per failover; anywhere else (a switchover, no fault at all) it is a
+    violation.
 ``phantom-write``
     A read saw a value no request had tried to write before the read ended. Never allowed.
 """
