@@ -16,6 +16,7 @@ The tree::
                                   CLUSTERDOWN / a failover announced by Sentinel; never applied
           - StoreConnectionError  refused / reset connection
           - StoreTimeout          no reply in time: the outcome of a write is unknown
+          - StoreProtocolError    a reply that does not answer the command sent: outcome unknown
           - NotReplicated         ``WAIT`` came back short in ``replicated`` durability
         + ConcurrentUpdate        compare-and-set mode: another save landed since the load
         + StoreResponseError      Redis answered with an error nobody can retry (a bug or misconfig)
@@ -47,6 +48,7 @@ __all__ = [
     "SessionTooLarge",
     "StoreConnectionError",
     "StoreError",
+    "StoreProtocolError",
     "StoreResponseError",
     "StoreTimeout",
     "StoreUnavailable",
@@ -140,6 +142,13 @@ class StoreConnectionError(StoreUnavailable):
 
 class StoreTimeout(StoreUnavailable):
     """No reply in time: a write may or may not have been applied."""
+
+
+class StoreProtocolError(StoreUnavailable):
+    """A reply that does not answer the command sent (a connection that lost track of its replies).
+
+    The connection is closed and the operation retried: its outcome is unknown.
+    """
 
 
 class NotReplicated(StoreUnavailable):

@@ -7,6 +7,7 @@ generates from it; edit this one and re-run the script.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import random
 import time
@@ -24,6 +25,7 @@ from .._exceptions import (
     NotReplicated,
     StoreConnectionError,
     StoreError,
+    StoreProtocolError,
     StoreUnavailable,
 )
 from .._flows import SaveResult, SessionInfo
@@ -43,6 +45,7 @@ from ._compat import (
     UnixDomainSocketConnection,
     join,
     lazy,
+    read_reply,
     sleep,
 )
 from ._sentinel_ops import SentinelOps
@@ -75,6 +78,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
         self._watchers: list[Any] = []
         self._watched: set[Address] = set()
         self._closed = False
+        self._nonces = itertools.count()
 
     @classmethod
     def from_url(cls, url: str, **options: Unpack[StoreOptions]) -> AsyncSessionStore:
@@ -350,16 +354,28 @@ class AsyncSessionStore(SentinelOps, StoreBase):
     async def _roundtrip(
         self, conn: Any, address: Address, commands: list[Any], timeout: float | None
     ) -> list[Reply]:
+        """Send ``commands`` and read their replies, behind a ``PING`` of a fresh nonce (Sentinels
+        know no ``ECHO``).
+
+        The nonce proves the replies answer these commands: a reply left on the connection by an
+        earlier command (a bug, or a read that was cut short) is caught, never handed on.
+        """
         self.stats.round_trips += 1
-        read_options = {} if timeout is None else {"timeout": timeout}
+        nonce = b"%d" % next(self._nonces)
         replies: list[Reply] = []
         with map_redis_errors(address):
-            await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
-            for _ in commands:
+            packed = conn.pack_commands([("PING", nonce), *commands])
+            await conn.send_packed_command(packed, check_health=False)
+            for _ in range(len(commands) + 1):  # every reply is read, errors too: nothing left unread
                 try:
-                    replies.append(await conn.read_response(**read_options))
+                    replies.append(await read_reply(conn, timeout))
                 except ResponseError as exc:
                     replies.append(reply_error(exc))
+        echoed = replies.pop(0)
+        if isinstance(echoed, StoreError):  # refused before it ran (LOADING, ...): so was the batch
+            raise echoed
+        if echoed != nonce:
+            raise StoreProtocolError(f"{address}: a reply out of turn ({echoed!r} for PING {nonce!r})")
         return replies
 
     def _pool(self, address: Address) -> Any:

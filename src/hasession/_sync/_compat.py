@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from redis import Redis
 from redis.connection import Connection, ConnectionPool, SSLConnection, UnixDomainSocketConnection
@@ -21,11 +22,20 @@ __all__ = [
     "UnixDomainSocketConnection",
     "join",
     "lazy",
+    "read_reply",
     "sleep",
     "spawn",
 ]
 
 sleep = time.sleep
+
+
+def read_reply(conn: Any, timeout: float | None) -> Any:
+    """Read one reply, within ``timeout`` seconds (``None``: the connection's socket timeout).
+
+    A read that times out raises redis-py's ``TimeoutError`` with the connection closed.
+    """
+    return conn.read_response() if timeout is None else conn.read_response(timeout=timeout)
 
 
 def Guard() -> threading.RLock:
