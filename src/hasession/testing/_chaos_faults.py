@@ -152,12 +152,10 @@ class SentinelFaults(Faults):
 
     def settle(self) -> None:
         topology = self.topology
-        master = topology.current_master(timeout=_SETTLE_TIMEOUT)
         for node in topology.nodes:
-            if node is not master:
-                if not node.running:
-                    topology.restart(node)
-                topology.wait_for_replica(node, timeout=_SETTLE_TIMEOUT)
+            if not node.running:
+                topology.restart(node)
+        topology.wait_until_healthy(timeout=_SETTLE_TIMEOUT)
 
 
 class ClusterFaults(Faults):

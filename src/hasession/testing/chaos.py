@@ -183,7 +183,10 @@ class Campaign:
         )
 
     def command(self) -> str:
-        """The ``hasession chaos`` command line that replays this campaign."""
+        """The ``hasession chaos`` command line that replays this campaign (a given schedule must be saved
+        with :meth:`Schedule.to_json` to ``FILE``)."""
+        if self.schedule is not None:
+            return f"hasession chaos --durability {self.durability} --users {self.users} --schedule FILE"
         return (
             f"hasession chaos --topology {self.topology} --durability {self.durability} "
             f"--seconds {self.seconds:g} --seed {self.seed} --users {self.users}"
