@@ -39,12 +39,12 @@ def test_sentinel_campaign_through_the_command_line(
     written = json.loads(report.read_text())
     assert written["ok"] and written["seed"] == 11 and written["violations"] == []
     assert written["ops"] > 0 and len(written["faults"]) >= 3
-    assert written["schedule"] == json.loads(Schedule.generate(seed=11, seconds=30, users=6).to_json())
+    assert written["schedule"] == json.loads(Schedule.generate(seed=11, seconds=35, users=6).to_json())
 
 
 @pytest.mark.timeout(300)
 def test_cluster_campaign() -> None:
-    report = Campaign(topology="cluster", durability="replicated", seconds=25, seed=3, users=6).run()
+    report = Campaign(topology="cluster", durability="replicated", seconds=30, seed=3, users=6).run()
     assert report.ok, report.describe()
     assert report.verdict.acked > 0
     assert {f.event.kind for f in report.faults} >= {"pause-replica"}
