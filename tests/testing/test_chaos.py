@@ -22,17 +22,7 @@ def test_sentinel_campaign_through_the_command_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     report = tmp_path / "report.json"
-    argv = [
-        "chaos",
-        "--topology",
-        "sentinel",
-        "--durability",
-        "replicated",
-        "--seconds",
-        "30",
-        "--seed",
-        "11",
-    ]
+    argv = "chaos --topology sentinel --durability replicated --seconds 35 --seed 11".split()
     code = main([*argv, "--users", "6", "--report", str(report)])
     printed = capsys.readouterr().out
     assert code == 0, printed

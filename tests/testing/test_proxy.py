@@ -93,10 +93,14 @@ def test_delay_slows_every_chunk_until_cleared(proxied_server: tuple[ProxyProces
     assert fresh.get("k") == b"v" * 200_000
 
 
-def test_isolate_cuts_only_connections_from_one_source_address(proxied_server: tuple[ProxyProcess, int]) -> None:
+def test_isolate_cuts_only_connections_from_one_source_address(
+    proxied_server: tuple[ProxyProcess, int],
+) -> None:
     proxy, port = proxied_server
     local = client(port)  # from 127.0.0.1
-    with socket.create_connection(("127.0.0.1", port), timeout=2, source_address=("127.0.0.2", 0)) as isolated:
+    with socket.create_connection(
+        ("127.0.0.1", port), timeout=2, source_address=("127.0.0.2", 0)
+    ) as isolated:
         isolated.sendall(b"PING\r\n")
         assert isolated.recv(100) == b"+PONG\r\n"
         proxy.isolate("redis", "127.0.0.2")
