@@ -22,7 +22,17 @@ def test_sentinel_campaign_through_the_command_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     report = tmp_path / "report.json"
-    argv = "chaos --topology sentinel --durability replicated --seconds 35 --seed 11".split()
+    argv = [
+        "chaos",
+        "--topology",
+        "sentinel",
+        "--durability",
+        "replicated",
+        "--seconds",
+        "35",
+        "--seed",
+        "11",
+    ]
     code = main([*argv, "--users", "6", "--report", str(report)])
     printed = capsys.readouterr().out
     assert code == 0, printed

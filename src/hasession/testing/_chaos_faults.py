@@ -187,6 +187,20 @@ class ClusterFaults(Faults):
                 return old.name
             case "migrate-slot":
                 return self._migrate(event)
+            case "partition":
+                node = pick(cluster.primaries(), event.pick)
+                cluster.partition(node)
+                try:
+                    self.hold(event.duration)
+                finally:
+                    cluster.heal()
+                return node.name
+            case "slow-link":
+                node = pick(cluster.nodes, event.pick)
+                cluster.slow_link(node, event.latency)
+                self.hold(event.duration)
+                cluster.slow_link(node, 0)
+                return node.name
             case "restart-replica" | "restart-replica-empty":
                 node = self._claim_replica(event.pick)
                 try:

@@ -35,6 +35,7 @@ DATA_FAULTS: dict[TopologyKind, tuple[str, ...]] = {
         "pause-short",
         "pause-long",
         "cluster-failover",
+        "partition",
         "migrate-slot",
         "restart-replica",
         "restart-replica-empty",
@@ -43,7 +44,7 @@ DATA_FAULTS: dict[TopologyKind, tuple[str, ...]] = {
 #: Faults of the soft lane, per topology.
 SOFT_FAULTS: dict[TopologyKind, tuple[str, ...]] = {
     "sentinel": ("kill-sentinel", "slow-link"),
-    "cluster": ("pause-replica",),
+    "cluster": ("pause-replica", "slow-link"),
 }
 #: Faults after which the topology elects a new master (what the outage estimate of an event is made of).
 FAILOVERS = frozenset({"kill", "pause-long", "sentinel-failover", "cluster-failover", "partition"})
@@ -115,7 +116,7 @@ class Schedule:
         if topology not in DATA_FAULTS:
             raise ValueError(f"unknown topology {topology!r}")
         rng = random.Random(seed)
-        draw = _Draw(rng, users=users, down_after=down_after, failover_seconds=failover_seconds)
+        draw = _Draw(rng, topology, users=users, down_after=down_after, failover_seconds=failover_seconds)
         events = [*_lane(rng, draw, "data", DATA_FAULTS[topology], seconds)]
         if SOFT_FAULTS[topology]:
             events += _lane(rng, draw, "soft", SOFT_FAULTS[topology], seconds)
@@ -154,6 +155,7 @@ class _Draw:
     """Draws one event's parameters."""
 
     rng: random.Random
+    topology: TopologyKind
     users: int
     down_after: float
     failover_seconds: float
@@ -171,7 +173,7 @@ class _Draw:
         }.get(kind, 0.0)
         latency = rng.uniform(0.02, 0.2) if kind == "slow-link" else 0.0
         side: tuple[int, ...] = ()
-        if kind == "partition" and self.users > 1:
+        if kind == "partition" and self.topology == "sentinel" and self.users > 1:
             side = tuple(sorted(rng.sample(range(self.users), max(1, self.users // 4))))
         return FaultEvent(
             at=round(at, 2),

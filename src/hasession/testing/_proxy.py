@@ -11,8 +11,8 @@ Control protocol: one command per line on stdin, one reply line on stdout (``ok 
     cut NAME             -> ok         stop forwarding, in both directions, on every connection of NAME
     heal NAME            -> ok         close every connection of NAME, then forward new ones again
     delay NAME MS        -> ok         hold every chunk of NAME's traffic MS milliseconds (0: no delay)
-    isolate NAME IP      -> ok         cut NAME's connections that come from source address IP, existing and new;
-                                       heal NAME closes them and forwards new ones again
+    isolate NAME IP      -> ok         cut NAME's connections from source address IP, existing and new (heal
+                                       NAME closes them and forwards new ones again)
 
 While a listener is cut it still accepts connections but forwards no byte, so peers see read timeouts rather
 than refused connections, the way a network failure looks. End of stdin stops the proxy.

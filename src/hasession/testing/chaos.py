@@ -241,7 +241,9 @@ class Campaign:
         if self.topology == "sentinel":
             return SentinelTopology(replicas=2, sentinels=3, proxied=True, down_after_ms=self.down_after_ms)
         if self.topology == "cluster":
-            return ClusterTopology(primaries=3, replicas_per_primary=1, node_timeout_ms=self.down_after_ms)
+            return ClusterTopology(
+                primaries=3, replicas_per_primary=1, node_timeout_ms=self.down_after_ms, proxied=True
+            )
         raise ValueError(f"unknown topology {self.topology!r}")
 
     def _store_options(self) -> dict[str, Any]:
