@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from hasession.testing.chaos import DATA_FAULTS, SOFT_FAULTS, Schedule
+from hasession.testing.chaos import DATA_FAULTS, SOFT_FAULTS, Campaign, Schedule
 
 
 @pytest.mark.parametrize("topology", ["sentinel", "cluster"])
@@ -67,3 +67,11 @@ def test_the_description_names_the_seed_and_every_event() -> None:
 def test_an_unknown_topology_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown topology"):
         Schedule.generate(seed=1, topology="standalone")
+
+
+def test_a_campaign_refuses_nonsense() -> None:
+    with pytest.raises(ValueError, match="users"):
+        Campaign(users=0)
+    with pytest.raises(ValueError, match="durability"):
+        Campaign(durability="eventual")  # type: ignore[arg-type]
+    assert Campaign(seed=3, seconds=50).make_schedule() == Schedule.generate(seed=3, seconds=50, users=8)

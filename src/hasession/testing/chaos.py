@@ -170,6 +170,12 @@ class Campaign:
     store_options: Mapping[str, Any] = field(default_factory=dict)
     schedule: Schedule | None = None
 
+    def __post_init__(self) -> None:
+        if self.users < 1 or self.seconds <= 0 or self.hold_budget <= 0:
+            raise ValueError("a campaign needs users >= 1, seconds > 0 and hold_budget > 0")
+        if self.durability not in ("async", "replicated"):
+            raise ValueError(f"unknown durability {self.durability!r}")
+
     def make_schedule(self) -> Schedule:
         """The campaign's schedule: the one given, or the one drawn from its seed."""
         if self.schedule is not None:
