@@ -161,3 +161,19 @@ def test_foreign_data_and_lost_sessions_are_never_allowed(durability: str) -> No
         "foreign-data",
         "lost-session",
     ]
+
+
+def test_a_read_on_the_isolated_side_may_miss_what_the_majority_side_acknowledged() -> None:
+    split = fault("partition", 2.5, 9.0, duration=4.0, outage=4.0, side_users=(0,))
+    majority_ack = [*counting(1, 2), op(2.6, count=2, wrote=3)]  # held, then saved on the new master
+    side_read = op(3, driver="sync-side", count=2)
+    verdict = check([*majority_ack, side_read], [split])
+    assert verdict.ok, verdict.violations
+    assert verdict.allowed["stale read on the isolated side of a partition"] == 1
+    # nothing else: not a write acknowledged on its own side, not another user, not after the heal
+    side_ack = [*counting(1, 2), op(2.6, driver="sync-side", count=2, wrote=3)]
+    assert kinds(check([*side_ack, side_read], [split])) == ["stale-read"]
+    assert kinds(check([*majority_ack, op(3, count=2)], [split])) == ["stale-read"]
+    assert kinds(check([*majority_ack, op(9.5, driver="sync-side", count=2)], [split])) == ["stale-read"]
+    elsewhere = fault("partition", 2.5, 9.0, duration=4.0, outage=4.0, side_users=(1,))
+    assert kinds(check([*majority_ack, side_read], [elsewhere])) == ["stale-read"]

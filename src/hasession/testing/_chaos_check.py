@@ -13,7 +13,10 @@ Per user, over the history of its requests:
     A load returned a session holding another owner's id. Never allowed.
 ``stale-read`` / ``lost-write``
     A read (``stale-read``), or the final read after the campaign (``lost-write``), saw a value below one that
-    was acknowledged before the read began. In ``replicated`` durability never allowed. In ``async``
+    was acknowledged before the read began. In ``replicated`` durability never allowed, with one exception: a
+    read on the isolated side of a partition (a user sent there, during the partition) that misses only writes
+    acknowledged on the majority side; the isolated master cannot have them and nothing on its side knows it
+    has been replaced. The same read missing a write acknowledged on its own side is a violation. In ``async``
     durability, a loss is attributed to the data fault that ran between the acknowledgement of the last lost
     write (less ``lag_grace``) and the read that noticed the loss. After a kill, a long stall, a partition or
     a restart of the master it is counted, not a violation (asynchronous replication loses what the replicas
@@ -148,8 +151,9 @@ class _UserCheck:
 
     def __init__(self, checker: Checker, verdict: Verdict, faults: Sequence[FaultRecord], user: int) -> None:
         self.checker, self.verdict, self.faults, self.user = checker, verdict, faults, user
-        self.acks: dict[str, list[tuple[float, int]]] = {key: [] for key in _KEYS}
-        self.live: dict[str, list[tuple[int, float]]] = {key: [] for key in _KEYS}  # max-heaps (-value, end)
+        self.acks: dict[str, list[tuple[float, int, bool]]] = {key: [] for key in _KEYS}
+        # max-heaps of (-value, end, acknowledged on the isolated side of a partition)
+        self.live: dict[str, list[tuple[int, float, bool]]] = {key: [] for key in _KEYS}
         self.next_ack = dict.fromkeys(_KEYS, 0)
         self.attempt_starts: dict[str, list[float]] = {}
         self.attempt_max: dict[str, list[int]] = {}
@@ -170,7 +174,11 @@ class _UserCheck:
     def _index(self, ops: list[Op]) -> None:
         for key, stream in _KEYS.items():
             mine = [op for op in ops if op.stream == stream and op.wrote is not None]
-            self.acks[key] = sorted((op.end, op.wrote) for op in mine if op.acked and op.wrote is not None)
+            self.acks[key] = sorted(
+                (op.end, op.wrote, op.driver.endswith("-side"))
+                for op in mine
+                if op.acked and op.wrote is not None
+            )
             attempts = sorted((op.start, op.wrote) for op in mine if op.wrote is not None)
             self.attempt_starts[key] = [start for start, _ in attempts]
             running, highest = [], 0
@@ -190,6 +198,9 @@ class _UserCheck:
             self._check_phantom(op, key, seen)
             live = self.live[key]
             if live and -live[0][0] > seen:
+                if self._isolated_read(op, [entry for entry in live if -entry[0] > seen]):
+                    self.verdict.allowed["stale read on the isolated side of a partition"] += 1
+                    continue
                 lost, last_lost = -live[0][0] - seen, 0.0
                 while live and -live[0][0] > seen:
                     last_lost = max(last_lost, heapq.heappop(live)[1])
@@ -198,10 +209,19 @@ class _UserCheck:
     def _advance(self, key: str, until: float) -> None:
         acks, index = self.acks[key], self.next_ack[key]
         while index < len(acks) and acks[index][0] < until:
-            end, value = acks[index]
-            heapq.heappush(self.live[key], (-value, end))
+            end, value, side = acks[index]
+            heapq.heappush(self.live[key], (-value, end, side))
             index += 1
         self.next_ack[key] = index
+
+    def _isolated_read(self, op: Op, missing: list[tuple[int, float, bool]]) -> bool:
+        """A read on the isolated side of a partition, missing only writes acknowledged on the majority side:
+        the isolated master cannot have them, and nothing on its side knows it has been replaced."""
+        if not op.driver.endswith("-side") or any(side for _, _, side in missing):
+            return False
+        return any(
+            f.event.kind == "partition" and self.user in f.event.side_users for f in self._overlapping(op)
+        )
 
     def _check_phantom(self, op: Op, key: str, seen: int) -> None:
         position = bisect.bisect_left(self.attempt_starts[key], op.end)
