@@ -67,12 +67,12 @@ def run_lane(
         try:
             target = faults.run(event)
         except Exception as exc:  # the fault could not be carried out: recorded, the campaign goes on
-            note = f"fault failed: {type(exc).__name__}: {exc}"
+            note = f"fault failed: {_first_line(exc)}"
         if event.lane == "data":
             try:
                 faults.settle()
             except Exception as exc:
-                note = (note + "; " if note else "") + f"did not settle: {type(exc).__name__}: {exc}"
+                note = (note + "; " if note else "") + f"did not settle: {_first_line(exc)}"
         record = FaultRecord(event=event, start=begin, end=time.monotonic(), target=target, note=note)
         history.fault(record)
         took = record.end - record.start
@@ -249,6 +249,11 @@ class ClusterFaults(Faults):
             if not node.running:
                 self.topology.restart(node, timeout=_SETTLE_TIMEOUT)
         self.topology.wait_until_healthy(timeout=_SETTLE_TIMEOUT)
+
+
+def _first_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (harness errors append whole log tails)."""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
 def _restart_down(node: Node, *, empty: bool) -> None:
