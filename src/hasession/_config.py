@@ -136,6 +136,7 @@ class DurabilityPolicy:
     .. versionadded:: 0.1
     """
 
+    #: ``"async"`` (acknowledged once the master applied it) or ``"replicated"`` (also ``WAIT``).
     mode: Durability = "async"
     #: Replicas that must confirm a write in ``replicated`` mode.
     replicas: int = 1

@@ -18,7 +18,7 @@ from ._config import DurabilityPolicy, SessionPolicy
 from ._exceptions import ConcurrentUpdate, SessionDataError, SessionTooLarge, StoreResponseError
 from ._ids import IdCodec, SessionId
 from ._keys import KeySchema
-from ._scripts import CANARY, CYCLE, DESTROY, INDEX_ADD, LOAD, SAVE
+from ._scripts import CANARY, CYCLE, DESTROY, INDEX_ADD, LOAD, LOAD_FENCED, SAVE
 from ._session import Session, StoredSession
 
 __all__ = ["Context", "SaveResult", "SessionInfo"]
@@ -98,7 +98,10 @@ class Context:
     def load(self, sid: SessionId, now_ms: int) -> Flow[StoredSession | None]:
         """Read a session and refresh its sliding TTL when due, in one round trip."""
         key, p = self.keys.data(sid), self.policy
-        script = Eval(LOAD, (key,), (now_ms, p.idle_timeout * 1000, p.touch_interval * 1000))
+        fenced = self.durability.mode == "replicated"
+        script = Eval(
+            LOAD_FENCED if fenced else LOAD, (key,), (now_ms, p.idle_timeout * 1000, p.touch_interval * 1000)
+        )
         replica = Batch((Call(("HGETALL", key)),), route=key, write=False, degraded=True)
         (reply,) = yield Batch((script,), route=key, fallback=replica)
         degraded = isinstance(reply, Degraded)

@@ -11,13 +11,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import redis.exceptions as rex
-from redis.connection import AbstractConnection
+from redis.backoff import NoBackoff
+from redis.connection import AbstractConnection, Connection, ConnectionPool, SSLConnection
+from redis.retry import Retry
 
 from ._exceptions import StoreConnectionError, StoreError, StoreResponseError, StoreTimeout
 from ._routing import error_from_reply
-from ._topology import Address, ConnectionOptions
+from ._topology import Address, ConnectionOptions, Sentinel
 
-__all__ = ["connection_kwargs", "map_redis_errors"]
+__all__ = ["connection_kwargs", "map_redis_errors", "sentinel_pool"]
 
 # redis-py 8 takes ``driver_info=None``; older versions ``lib_name=None, lib_version=None``.
 _NO_SETINFO: dict[str, Any] = (
@@ -107,3 +109,12 @@ def connection_kwargs(
             ssl_cert_reqs=options.ssl_cert_reqs,
         )
     return kwargs
+
+
+def sentinel_pool(topology: Sentinel, address: Address) -> ConnectionPool:
+    """A blocking pool to one Sentinel, for the watcher threads (both drivers use them)."""
+    options = topology.sentinel_options
+    cls = SSLConnection if options.tls else Connection
+    return ConnectionPool(
+        connection_class=cls, retry=Retry(NoBackoff(), 0), **connection_kwargs(options, address)
+    )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from ._commands import Script
 
-__all__ = ["CANARY", "CYCLE", "DESTROY", "INDEX_ADD", "LOAD", "SAVE"]
+__all__ = ["CANARY", "CYCLE", "DESTROY", "INDEX_ADD", "LOAD", "LOAD_FENCED", "SAVE"]
 
 # Shared helpers, prepended to the scripts that write session data.
 # apply(): ARGV[at] = number of fields to set, then field/value pairs, then the number of
@@ -83,6 +83,12 @@ end
 return h
 """,
 )
+
+# In ``replicated`` durability a load must not read a stale master: one cut off from its replicas by
+# a partition, or demoted by a failover it has not heard of yet. A script with a shebang and without
+# the ``no-writes`` flag may write, so Redis (7.0+) checks ``min-replicas-to-write`` before it runs and
+# answers ``NOREPLICAS`` there: the load is retried after asking Sentinel again, never served stale.
+LOAD_FENCED = Script("load_fenced", "#!lua\n" + LOAD.source.lstrip("\n"))
 
 SAVE = Script(
     "save",

@@ -15,15 +15,20 @@ States and the rules that move between them (one line per transition in ``_TRANS
                                                      ``new`` first; refuse ``old`` for AVOID_SECONDS
                                                      (after a forced failover both say "master").
     SWITCHING    -- Aborted           --> UNKNOWN    -failover-abort-* / -odown: back to the lookup.
-    UNKNOWN/SW.  -- Found(addr)       --> KNOWN      discovery: Sentinel's answer, then ROLE=master;
+    UNKNOWN/SW.  -- Found(addr, ep)   --> KNOWN      discovery: Sentinel's answer, then ROLE=master;
                                                      ignored for an address being avoided (a lookup
-                                                     that started before the switch was announced).
+                                                     that started before the switch was announced),
+                                                     and for a configuration epoch older than the
+                                                     newest one seen: never go back to an older master.
     SWITCHING    -- (time)            --> UNKNOWN    after SWITCH_SECONDS without news.
 
-Discovery follows the Sentinel client contract (HA-NOTES §1): the candidate first, then each
-Sentinel in order with ``get-master-addr-by-name`` (the one that answers moves to the front),
-then ``ROLE`` on the answer; when no Sentinel answers, the last known master is used after its
-``ROLE`` says master (fault #11).
+Discovery follows Redis's Sentinel client guidelines: the candidate first; then every Sentinel is
+asked, in order, for ``get-master-addr-by-name`` and, in the same round trip, ``SENTINEL MASTER``
+for the configuration epoch of its answer. The answers are tried newest epoch first, each only
+after ``ROLE`` on it says master (the Sentinel that named it moves to the front). Asking every
+Sentinel matters after a partition heals: the Sentinel that was cut off with the old master still
+names it, and the old master still says master until it is demoted, but a newer epoch wins. When
+no Sentinel answers, the last known master is used after its ``ROLE`` says master.
 """
 
 from __future__ import annotations
@@ -34,11 +39,11 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from ._commands import Batch, Call, Flow, Reply, text
-from ._exceptions import FailoverInProgress, MasterNotFound, NotReplicated, StoreError, StoreUnavailable
+from ._exceptions import FailoverInProgress, MasterNotFound, StoreError, StoreUnavailable
 from ._routing import Discover, Hold, NoScript, Plan, Router, Send, role_of
 from ._topology import Address
 
-__all__ = ["MasterView", "SentinelRouter", "parse_event"]
+__all__ = ["MasterView", "SentinelRouter", "config_epoch", "parse_event"]
 
 SWITCH_SECONDS = 15.0
 AVOID_SECONDS = 15.0
@@ -78,6 +83,8 @@ class Aborted:
 @dataclass(frozen=True, slots=True)
 class Found:
     address: Address
+    #: The Sentinel configuration epoch that named it (-1: not named by a Sentinel's answer).
+    epoch: int = -1
 
 
 Event = Lost | Begun | Switched | Aborted | Found
@@ -99,6 +106,8 @@ class MasterView:
     since: float = 0.0
     #: Bumped on every change of master; drivers drop connections to old masters.
     generation: int = 0
+    #: The newest Sentinel configuration epoch seen: a master named under an older one is refused.
+    epoch: int = -1
 
 
 def _lost(v: MasterView, e: Lost, now: float) -> MasterView:
@@ -144,6 +153,8 @@ def _aborted(v: MasterView, e: Aborted, now: float) -> MasterView:
 def _found(v: MasterView, e: Found, now: float) -> MasterView:
     if e.address == v.avoid and now < v.avoid_until:
         return v  # a lookup that began before Sentinel announced the switch: stale
+    if e.epoch < v.epoch and e.epoch >= 0:
+        return v  # named by a Sentinel that has not heard of a newer failover yet
     moved = e.address != v.last
     return replace(
         v,
@@ -153,6 +164,7 @@ def _found(v: MasterView, e: Found, now: float) -> MasterView:
         hint=None,
         since=now,
         generation=v.generation + moved,
+        epoch=max(v.epoch, e.epoch),
     )
 
 
@@ -232,39 +244,64 @@ def _addr(host: str, port: str) -> Address:
 # -- discovery ----------------------------------------------------------------------------------
 
 
-def _ask(node: Address, *args: str) -> Batch:
-    return Batch((Call(args),), route="", write=False, node=node, timeout=PROBE_TIMEOUT)
+def _ask(node: Address, *commands: tuple[str, ...]) -> Batch:
+    return Batch(tuple(Call(c) for c in commands), route="", write=False, node=node, timeout=PROBE_TIMEOUT)
 
 
 def _is_master(address: Address) -> Flow[bool]:
     try:
-        (reply,) = yield _ask(address, "ROLE")
+        (reply,) = yield _ask(address, ("ROLE",))
+        return role_of(reply) == "master"
     except StoreError:
         return False
-    return role_of(reply) == "master"
+
+
+#: A Sentinel's answer: the master it names, its configuration epoch, and the Sentinel's index.
+Named = tuple[Address, int, int]
+
+
+def _ask_sentinels(sentinels: tuple[Address, ...], name: str) -> Flow[list[Named]]:
+    """Every Sentinel's answer, newest configuration epoch first (then in the Sentinels' order)."""
+    named: list[Named] = []
+    for i, sentinel in enumerate(sentinels):
+        lookup = ("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
+        try:
+            address, master = yield _ask(sentinel, lookup, ("SENTINEL", "MASTER", name))
+            if address:
+                named.append((_addr(*(text(p) for p in address)), config_epoch(master), i))  # type: ignore[attr-defined]
+        except (StoreError, TypeError, ValueError):  # down, frozen, or does not know the name
+            continue
+    return sorted(named, key=lambda n: (-n[1], n[2]))
+
+
+def config_epoch(reply: object) -> int:
+    """The ``config-epoch`` in a ``SENTINEL MASTER`` reply (a flat field/value list, or redis-py's dict)."""
+    if isinstance(reply, dict):
+        fields = {text(k): text(v) for k, v in reply.items()}
+    else:
+        items = [text(p) for p in reply] if isinstance(reply, list) else []
+        fields = dict(zip(items[::2], items[1::2], strict=False))
+    return int(fields.get("config-epoch", -1))
 
 
 def discover(
     sentinels: tuple[Address, ...], name: str, view: MasterView, now: float
-) -> Flow[tuple[Address, int] | None]:
-    """Find the master; returns it with the index of the Sentinel that named it (-1: none)."""
+) -> Flow[tuple[Address, int, int] | None]:
+    """Find the master; returns it, the index of the Sentinel that named it (-1: none), and the
+    configuration epoch it was named under (-1: not named by a Sentinel)."""
     avoid = view.avoid if now < view.avoid_until else None
     if view.hint is not None and view.hint != avoid and (yield from _is_master(view.hint)):
-        return view.hint, -1
-    answered = False
-    for i, sentinel in enumerate(sentinels):
-        try:
-            (reply,) = yield _ask(sentinel, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
-        except StoreError:
+        return view.hint, -1, -1
+    named = yield from _ask_sentinels(sentinels, name)
+    tried: set[Address] = set()
+    for address, epoch, index in named:
+        if address == avoid or address in tried or epoch < view.epoch:
             continue
-        answered = True
-        if not reply:
-            continue
-        address = _addr(*(text(p) for p in reply))  # type: ignore[attr-defined]
-        if address != avoid and (yield from _is_master(address)):
-            return address, i
-    if not answered and view.last is not None and view.last != avoid and (yield from _is_master(view.last)):
-        return view.last, -1
+        tried.add(address)
+        if (yield from _is_master(address)):
+            return address, index, epoch
+    if not named and view.last is not None and view.last != avoid and (yield from _is_master(view.last)):
+        return view.last, -1, -1
     return None
 
 
@@ -274,7 +311,7 @@ def replica_read(
     """Send a read-only ``batch`` to a replica whose master link is down at most ``max_staleness`` s."""
     for sentinel in sentinels:
         try:
-            (reply,) = yield _ask(sentinel, "SENTINEL", "REPLICAS", name)
+            (reply,) = yield _ask(sentinel, ("SENTINEL", "REPLICAS", name))
         except StoreError:
             continue
         for replica in fresh_replicas(reply, max_staleness):
@@ -342,10 +379,19 @@ class SentinelRouter(Router):
             raise MasterNotFound(
                 f"no Sentinel of {len(self.sentinels)} named a reachable master {self.master_name!r}"
             )
-        address, index = cast("tuple[Address, int]", result)
+        address, index, epoch = cast("tuple[Address, int, int]", result)
         if index > 0:  # the Sentinel that answered goes first next time
             self.sentinels = (self.sentinels[index], *self.sentinels[:index], *self.sentinels[index + 1 :])
-        self.apply(Found(address), now)
+        self.apply(Found(address, epoch), now)
+
+    def heard_epoch(self, epoch: int, now: float) -> None:
+        """A Sentinel reports configuration ``epoch``: newer than our master's, so look again.
+
+        Watchers ask on every (re)subscription: events published while they were cut off (a
+        partition) are never delivered, and the master we use may be one a failover left behind.
+        """
+        if epoch > self.view.epoch >= 0 and self.view.address is not None:
+            self.apply(Lost(self.view.address), now)
 
     def add_sentinels(self, peers: tuple[Address, ...]) -> None:
         """Learn Sentinels that joined since the URL was written (asked last, in the order found)."""
@@ -371,5 +417,10 @@ def sentinel_peers(reply: object) -> tuple[Address, ...]:
 
 
 def _harmless(error: StoreError) -> bool:
-    """Errors that say nothing about who the master is (a busy script, a short WAIT)."""
-    return isinstance(error, (NotReplicated, NoScript)) or str(error).startswith(("BUSY", "NOREPLICAS"))
+    """Errors that say nothing about who the master is (a busy script, an emptied script cache).
+
+    ``NOREPLICAS`` and a short ``WAIT`` are not harmless: a master cut off from its replicas by a
+    partition, or left behind by a failover it has not heard of, answers them too. Sentinel is
+    asked again (the newest configuration epoch wins); a master that still is one is kept.
+    """
+    return isinstance(error, NoScript) or str(error).startswith("BUSY")

@@ -8,23 +8,25 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 if TYPE_CHECKING:
     from typing_extensions import Required, Unpack
 
 from ._codec import Codec
-from ._config import DurabilityPolicy, RetryPolicy, Secret, SessionPolicy, secrets_tuple
+from ._config import DurabilityPolicy, RetryPolicy, Secret, SessionPolicy
 from ._exceptions import ConfigurationError
 from ._flows import Context
 from ._ids import IdCodec
 from ._keys import KeySchema
+from ._options import check_option_names, option_fields
 from ._routing import Router, StandaloneRouter
 from ._sentinel import SentinelRouter
 from ._session import Session
 from ._topology import Address, Cluster, Sentinel, Standalone, Topology
+from ._web import CallSite
 
 __all__ = ["StoreConfig", "StoreOptions", "Stats"]
 
@@ -37,17 +39,21 @@ Key: TypeAlias = "Secret | str | bytes"
 
 
 class StoreOptions(TypedDict, total=False):
-    """The keyword options of ``from_url`` (the fields of :class:`StoreConfig`).
+    """The keyword options of ``from_url``: the fields of :class:`StoreConfig` but ``topology``.
+
+    A policy may be given as the policy object, a ``dict`` of its fields, or ``None`` (its
+    defaults). Type checkers need these spelled out; ``tests/unit/test_options.py`` checks that
+    they match the fields of :class:`StoreConfig`.
 
     .. versionadded:: 0.1
     """
 
     secret_keys: Required[Key | Sequence[Key]]
-    encryption_keys: Sequence[Key]
+    encryption_keys: Key | Sequence[Key]
     id_hash_key: Key | None
-    session: SessionPolicy | None
-    retry: RetryPolicy | None
-    durability: DurabilityPolicy | None
+    session: SessionPolicy | Mapping[str, Any] | None
+    retry: RetryPolicy | Mapping[str, Any] | None
+    durability: DurabilityPolicy | Mapping[str, Any] | None
     sentinel_events: bool
     degraded_reads: float | None
 
@@ -59,51 +65,57 @@ class StoreConfig:
     .. versionadded:: 0.1
     """
 
-    #: Where the sessions live.
+    #: Where the sessions live (``from_url`` builds it from the URL).
     topology: Topology
-    #: Keys that sign cookies, oldest first; the newest signs, all verify.
+    #: Keys that sign cookies, oldest first; the newest signs, all verify. Each is 16 bytes or
+    #: longer (``secrets.token_urlsafe(32)`` makes one).
     secret_keys: tuple[Secret, ...]
-    #: AES-GCM keys for encryption at rest, oldest first (empty: no encryption).
+    #: AES-GCM keys for encryption at rest, oldest first (empty: no encryption; the ``crypto`` extra).
     encryption_keys: tuple[Secret, ...] = ()
     #: Key of the at-rest hash of session ids; default: the oldest of ``secret_keys``. Set it
     #: before retiring the oldest signing key, or every stored session becomes unreachable.
     id_hash_key: Secret | None = None
+    #: Lifetime, size and concurrency rules of sessions.
     session: SessionPolicy = field(default_factory=SessionPolicy)
+    #: How long and how an operation is held and retried while the store fails over.
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: What counts as an acknowledged write.
     durability: DurabilityPolicy = field(default_factory=DurabilityPolicy)
-    #: Subscribe to Sentinel's failover events (recommended; HA-NOTES §1).
+    #: Subscribe to Sentinel's failover events, to stop writing to an old master as soon as a
+    #: failover is announced (recommended).
     sentinel_events: bool = True
     #: Degraded reads (Sentinel): while no master is known, a load may be answered by a replica
     #: whose link to the master has been down at most this many seconds. ``None``: off, loads
     #: wait for the new master like writes do.
     degraded_reads: float | None = None
 
+    def __new__(cls, *args: object, **kwargs: object) -> StoreConfig:
+        # Before the generated __init__, so that a typo is a ConfigurationError naming the valid options.
+        check_option_names(cls, kwargs, complete=False)
+        return object.__new__(cls)  # not super(): slots=True makes a new class
+
     def __post_init__(self) -> None:
-        if not self.secret_keys:
-            raise ConfigurationError("secret_keys needs at least one key")
+        # Keys may be given as str or bytes, policies as dicts of their fields: convert them once, here.
+        for name, option in option_fields(type(self)).items():
+            object.__setattr__(self, name, option.convert(name, getattr(self, name)))
         if any(len(k.reveal()) < 16 for k in self.secret_keys):
-            raise ConfigurationError("secret keys must be at least 16 bytes long")
+            raise ConfigurationError(
+                "secret keys must be at least 16 bytes long; make one with secrets.token_urlsafe(32)"
+            )
 
     @classmethod
     def from_url(cls, url: str, **options: Unpack[StoreOptions]) -> StoreConfig:
         """A config for the topology named by ``url`` (see :func:`hasession.parse_url`).
 
-        The options are :class:`StoreConfig`'s fields; keys may be given as ``str`` or ``bytes``.
+        The options are :class:`StoreConfig`'s fields (see :class:`StoreOptions`); keys may be
+        given as ``str`` or ``bytes``, policies as a ``dict`` of their fields.
+
+        :raises ConfigurationError: an invalid URL, an unknown option or an invalid value.
         """
         from ._url import parse_url
 
-        encryption, hash_key = options.get("encryption_keys", ()), options.get("id_hash_key")
-        return cls(
-            topology=parse_url(url),
-            secret_keys=secrets_tuple(options["secret_keys"]),
-            encryption_keys=secrets_tuple(encryption) if encryption else (),
-            id_hash_key=secrets_tuple(hash_key)[0] if hash_key is not None else None,
-            session=options.get("session") or SessionPolicy(),
-            retry=options.get("retry") or RetryPolicy(),
-            durability=options.get("durability") or DurabilityPolicy(),
-            sentinel_events=options.get("sentinel_events", True),
-            degraded_reads=options.get("degraded_reads"),
-        )
+        check_option_names(cls, options)
+        return cls(topology=parse_url(url), **options)  # type: ignore[arg-type]  # converted in __post_init__
 
 
 @dataclass(slots=True)
@@ -160,6 +172,9 @@ class StoreBase:
     def __init__(self, config: StoreConfig) -> None:
         self.config = config
         self.stats = Stats()
+        #: The line of user code that made this store: adapters' warnings name it when they
+        #: cannot name their own set-up line (Starlette builds its middleware lazily).
+        self.origin = CallSite.find()
         self._ctx = Context(
             ids=IdCodec(config.secret_keys, hash_key=config.id_hash_key),
             keys=KeySchema(config.session.key_prefix),

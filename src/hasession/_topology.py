@@ -30,19 +30,27 @@ class Address:
 class ConnectionOptions:
     """How to connect and authenticate to one kind of Redis process (data node or Sentinel)."""
 
+    #: ACL user name (``AUTH user password``); ``None``: the default user.
     username: str | None = None
+    #: Password (``AUTH``); ``None``: no authentication.
     password: Secret | None = None
     #: Logical database (standalone and Sentinel only; Cluster has only db 0).
     db: int = 0
+    #: Connect over TLS (the ``rediss`` schemes).
     tls: bool = False
+    #: File of the CA certificates that verify the servers (TLS); ``None``: the system's.
     ssl_ca_certs: str | None = None
+    #: Client certificate file, for servers that require one (TLS).
     ssl_certfile: str | None = None
+    #: Private key file of the client certificate (TLS).
     ssl_keyfile: str | None = None
+    #: Server certificate check (TLS): ``required``, ``optional`` or ``none``.
     ssl_cert_reqs: CertReqs = "required"
     #: Seconds to wait for one reply; a timeout is an unknown outcome and is retried.
     socket_timeout: float = 1.0
     #: Seconds to wait for a TCP connect (Sentinel docs: "a few hundreds of milliseconds").
     connect_timeout: float = 0.25
+    #: Name shown by ``CLIENT LIST`` for the store's connections.
     client_name: str | None = None
     #: Connections per node and per store.
     max_connections: int = 512

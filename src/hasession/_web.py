@@ -7,15 +7,19 @@ would otherwise write four times lives here.
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from ._config import CookieOptions
 from ._exceptions import ConcurrentUpdate, InsecureCookieWarning, StoreError, StoreUnavailable
 from ._session import Session
 
 __all__ = [
+    "CallSite",
     "ErrorAnswer",
+    "SecureCookieOverHttp",
     "answer_for",
     "check_cookie_options",
     "log_store_error",
@@ -73,12 +77,84 @@ def vary_cookie(existing: str | None) -> str:
     return existing if any(p.lower() in ("cookie", "*") for p in parts) else f"{existing}, Cookie"
 
 
-def check_cookie_options(options: CookieOptions) -> CookieOptions:
-    """Warn about settings that are unsafe outside local development; return ``options``."""
+#: Packages whose frames are never the user's line: a site found inside them means the adapter
+#: was built by the framework (Starlette builds its middleware at the first request).
+_FRAMEWORKS = frozenset(
+    {"starlette", "fastapi", "flask", "werkzeug", "aiohttp", "django", "anyio", "asyncio"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CallSite:
+    """The line of user code that set something up: the line hasession's warnings name.
+
+    .. versionadded:: 0.1
+    """
+
+    filename: str
+    lineno: int
+    module: str
+    registry: dict[Any, Any]
+
+    @classmethod
+    def find(cls) -> CallSite | None:
+        """The first caller outside hasession; ``None`` when that caller is a framework, not user code."""
+        frame = sys._getframe(1)
+        while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("hasession."):
+            frame = frame.f_back
+        module = str(frame.f_globals.get("__name__", ""))
+        if module.partition(".")[0] in _FRAMEWORKS | {"hasession"}:
+            return None
+        registry = frame.f_globals.setdefault("__warningregistry__", {})
+        return cls(frame.f_code.co_filename, frame.f_lineno, module, registry)
+
+    def warn(self, message: str, category: type[Warning]) -> None:
+        """Issue ``message`` as if this line had raised it (so filters and "once" apply there)."""
+        warnings.warn_explicit(message, category, self.filename, self.lineno, self.module, self.registry)
+
+
+def _warn(site: CallSite | None, message: str) -> None:
+    if site is None:
+        warnings.warn(message, InsecureCookieWarning, stacklevel=3)
+    else:
+        site.warn(message, InsecureCookieWarning)
+
+
+def check_cookie_options(options: CookieOptions, site: CallSite | None = None) -> CookieOptions:
+    """Warn about settings that are unsafe outside local development; return ``options``.
+
+    The warning names ``site``, by default the first caller outside hasession.
+    """
     if not options.secure:
-        warnings.warn(
-            "hasession: the session cookie is not Secure; use this only in local development",
-            InsecureCookieWarning,
-            stacklevel=3,
-        )
+        message = "hasession: the session cookie is not Secure; use this only in local development"
+        _warn(site or CallSite.find(), message)
     return options
+
+
+class SecureCookieOverHttp:
+    """Warns once when a ``Secure`` session cookie is set in answer to a plain ``http`` request.
+
+    Browsers (but on ``localhost``) and test clients do not send such a cookie back, so every
+    request starts a new session, silently. ``site`` is the user's line to name.
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = ("_armed", "_site")
+
+    def __init__(self, cookie: CookieOptions, site: CallSite | None) -> None:
+        self._armed = cookie.secure
+        self._site = site
+
+    def check(self, scheme: str) -> None:
+        """Call it for a response that sets the cookie, with the request's scheme."""
+        if self._armed and scheme == "http":
+            self._armed = False
+            _warn(
+                self._site,
+                "hasession: a Secure session cookie was set in answer to a plain http:// request; "
+                "clients do not send it back over http, so every request starts a new session. "
+                "For local http use CookieOptions(secure=False); behind a proxy that terminates TLS, "
+                "make the server trust its X-Forwarded-Proto header (e.g. uvicorn --proxy-headers "
+                "--forwarded-allow-ips=...).",
+            )

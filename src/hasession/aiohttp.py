@@ -26,7 +26,15 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from . import AsyncSessionStore, CookieOptions, Session, StoreError, set_cookie_header
-from ._web import answer_for, check_cookie_options, log_store_error, session_used, vary_cookie
+from ._web import (
+    CallSite,
+    SecureCookieOverHttp,
+    answer_for,
+    check_cookie_options,
+    log_store_error,
+    session_used,
+    vary_cookie,
+)
 
 __all__ = [
     "STORE_KEY",
@@ -70,9 +78,11 @@ class SessionMiddleware:
     ) -> None:
         #: The session store.
         self.store = store
+        origin = CallSite.find() or store.origin
         #: The cookie settings.
-        self.cookie = check_cookie_options(cookie)
+        self.cookie = check_cookie_options(cookie, origin)
         self.on_error = on_error
+        self.over_http = SecureCookieOverHttp(cookie, origin)
 
     async def __call__(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         session = self.store.open(request.cookies.get(self.cookie.name))
@@ -87,12 +97,12 @@ class SessionMiddleware:
         try:
             response = await handler(request)
         except web.HTTPException as exc:  # a raised redirect after log-in must save the session too
-            await self._commit(session, exc)
+            await self._commit(request, session, exc)
             raise
-        await self._commit(session, response)
+        await self._commit(request, session, response)
         return response
 
-    async def _commit(self, session: Session, response: web.StreamResponse) -> None:
+    async def _commit(self, request: web.Request, session: Session, response: web.StreamResponse) -> None:
         if not session_used(session):
             return
         if response.prepared:
@@ -102,6 +112,7 @@ class SessionMiddleware:
         response.headers["Vary"] = vary_cookie(response.headers.get("Vary"))
         if header is not None:
             response.headers.add("Set-Cookie", header)
+            self.over_http.check(request.scheme)
 
     async def _commit_late(self, session: Session) -> None:
         """Save after the headers went out: nothing can reach the client any more, so only log."""

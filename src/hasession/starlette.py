@@ -26,7 +26,15 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import AsyncSessionStore, CookieOptions, Session, StoreError, set_cookie_header
-from ._web import answer_for, check_cookie_options, log_store_error, session_used, vary_cookie
+from ._web import (
+    CallSite,
+    SecureCookieOverHttp,
+    answer_for,
+    check_cookie_options,
+    log_store_error,
+    session_used,
+    vary_cookie,
+)
 
 __all__ = ["ErrorHook", "SessionMiddleware", "init_app", "session_from"]
 
@@ -51,6 +59,12 @@ class SessionMiddleware:
     :param cookie: how the session cookie is written.
     :param eager: load the session before the app runs when the request carries a valid cookie.
     :param on_error: build the response for a store error instead of the default ``503``.
+    :param origin: the line of user code that :class:`~hasession.InsecureCookieWarning` names;
+        default: the caller, or, when Starlette builds the middleware, the line that made ``store``.
+
+    A ``Secure`` cookie set in answer to a plain ``http`` request (local development, a test
+    client on ``http://``) is never sent back, so every request would start a new session: the
+    first time it happens, an :class:`~hasession.InsecureCookieWarning` says how to fix it.
 
     .. versionadded:: 0.1
     """
@@ -63,14 +77,17 @@ class SessionMiddleware:
         cookie: CookieOptions = CookieOptions(),  # noqa: B008 - frozen value object
         eager: bool = False,
         on_error: ErrorHook | None = None,
+        origin: CallSite | None = None,
     ) -> None:
         self.app = app
         #: The session store.
         self.store = store
+        origin = origin or CallSite.find() or store.origin
         #: The cookie settings.
-        self.cookie = check_cookie_options(cookie)
+        self.cookie = check_cookie_options(cookie, origin)
         self.eager = eager
         self.on_error = on_error
+        self.over_http = SecureCookieOverHttp(cookie, origin)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -122,6 +139,7 @@ class _Exchange:
         headers["Vary"] = vary_cookie(headers.get("Vary"))
         if header is not None:
             headers.append("Set-Cookie", header)
+            self.mw.over_http.check(self.scope.get("scheme", "http"))
 
     async def fail(self, exc: StoreError) -> None:
         log_store_error(exc, f"{self.scope['method']} {self.scope['path']}")
@@ -163,9 +181,11 @@ def init_app(
     """Add :class:`SessionMiddleware` to ``app`` (before it starts).
 
     :param store: the (async) store; the app owns it and should ``await store.close()`` at shutdown.
-    :param cookie: how the session cookie is written; warns if it is not ``Secure``.
+    :param cookie: how the session cookie is written; warns if it is not ``Secure``, or if it
+        is ``Secure`` and set over plain ``http`` (the warning names the line that called this).
     :param on_error: builds the response to a store error instead of the default 503/409 answer.
 
     .. versionadded:: 0.1
     """
-    app.add_middleware(SessionMiddleware, store=store, cookie=cookie, on_error=on_error)
+    origin = CallSite.find()
+    app.add_middleware(SessionMiddleware, store=store, cookie=cookie, on_error=on_error, origin=origin)

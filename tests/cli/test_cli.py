@@ -40,7 +40,9 @@ def test_switchover_moves_the_master(redis_sentinel: SentinelTopology) -> None:
 
 def test_drill_passes_through_a_switchover(redis_sentinel: SentinelTopology) -> None:
     redis_sentinel.wait_for_replicas_synced()
-    done = hasession("drill", redis_sentinel.url, "--users", "5", "--seconds", "2", "--fault", "switchover")
+    done = hasession(
+        "drill", redis_sentinel.url, "--users", "5", "--seconds", "2", "--fault", "switchover", "--yes"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS: users saw nothing" in done.stdout
     assert "errors seen by users: 0" in done.stdout
@@ -64,4 +66,9 @@ def test_demo_reports_what_users_saw() -> None:
     for row in rows:
         requests, errors, lost_writes, lost_sessions = (int(v) for v in row.split()[-5:-1])
         assert requests > 0
-        assert (errors, lost_writes, lost_sessions) == (0, 0, 0), row
+        assert (errors, lost_sessions) == (0, 0), row
+        # async durability (the demo's): a forced SENTINEL FAILOVER or a kill -9 may lose a write the
+        # old master acknowledged just before the fence, at most one in flight per user; the steady
+        # load and the switchover lose none.
+        raw = "FAILOVER" in row or "kill" in row
+        assert lost_writes <= (4 if raw else 0), row

@@ -147,6 +147,50 @@ def test_sentinel_failover(redis_sentinel: SentinelTopology, make_store: Any, cr
     assert_unharmed(users, lost_writes_allowed=len(users.users))
 
 
+def _watching(topology: SentinelTopology) -> bool:
+    """Every Sentinel has a client subscribed to a pattern (the store's watchers)."""
+    return all(
+        any(int(c.get("psub", 0)) > 0 for c in node.client().client_list()) for node in topology.sentinels
+    )
+
+
+def test_the_failover_fence_does_not_wait_for_a_busy_event_loop(redis_sentinel: SentinelTopology) -> None:
+    """Writes must stop going to the old master on the failover's first events, even while the
+    app's event loop is too busy to run anything: the watchers are threads."""
+    from hasession._sentinel import State
+
+    async def main() -> tuple[object, object]:
+        store = hasession.AsyncSessionStore.from_url(redis_sentinel.url, secret_keys="f" * 32)
+        try:
+            first = store.open(None)
+            first["a"] = 1
+            await store.save(first)  # the master is known and the watchers started
+            old = store._router.view.address  # type: ignore[attr-defined]
+            wait_until(lambda: _watching(redis_sentinel), timeout=10, message="the watchers to subscribe")
+            fenced: list[object] = []
+
+            def fail_over() -> None:
+                redis_sentinel.failover()
+                view = lambda: store._router.view  # type: ignore[attr-defined]  # noqa: E731
+                wait_until(
+                    lambda: view().state is not State.KNOWN or view().address != old,
+                    timeout=10,
+                    message="the router to stop sending to the old master",
+                )
+                fenced.append(view())
+
+            thread = threading.Thread(target=fail_over)
+            thread.start()
+            thread.join(30)  # blocks the event loop: no task runs until the failover is over
+            return old, fenced[0] if fenced else None
+        finally:
+            await store.close()
+
+    old, fenced = asyncio.run(main())
+    assert fenced is not None, "the fence waited for the event loop"
+    assert getattr(fenced, "address", None) != old
+
+
 def test_switchover_loses_nothing(redis_sentinel: SentinelTopology, make_store: Any, crowd: Any) -> None:
     store, operator = make_store(redis_sentinel.url), make_store(redis_sentinel.url)
     with crowd(store) as users:

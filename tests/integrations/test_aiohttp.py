@@ -29,7 +29,10 @@ from hasession import (
 from hasession.aiohttp import STORE_KEY, SessionMiddleware, get_session, init_app, session_from, setup
 from hasession.testing import RedisServer, SentinelTopology
 
-pytestmark = pytest.mark.anyio
+#: The tests serve Secure cookies over plain http and send them back by hand, as a browser on
+#: localhost does; ``test_a_secure_cookie_over_http_warns_once`` checks the warning itself.
+OVER_HTTP = "ignore:hasession. a Secure session cookie:hasession.InsecureCookieWarning"
+pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings(OVER_HTTP)]
 
 
 GATE = web.AppKey("gate", Gate)

@@ -34,6 +34,8 @@ CHROMIUM_ARGS = [
 CLICK_TIMEOUT = 15_000
 
 pytestmark = [
+    # Chromium keeps Secure cookies on http://localhost: the http warning does not apply to it.
+    pytest.mark.filterwarnings("ignore:hasession. a Secure session cookie:hasession.InsecureCookieWarning"),
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),

@@ -27,7 +27,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse  # noqa: E402
 from django.test import RequestFactory, override_settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from hasession import DurabilityPolicy, RetryPolicy, SessionPolicy  # noqa: E402
+from hasession import DurabilityPolicy, RetryPolicy, Secret, SessionPolicy, StoreConfig  # noqa: E402
+from hasession._options import option_fields  # noqa: E402
 from hasession.django import (  # noqa: E402
     SessionMiddleware,
     SessionStore,
@@ -300,6 +301,59 @@ def test_settings_are_checked(redis_url: str) -> None:
     ):
         keys = [k.reveal() for k in store_config().secret_keys]
         assert keys[0] == b"old" * 8 and len(keys[1]) == 32  # oldest first; a short key is derived
+
+
+def test_options_are_every_store_option_but_the_keys(redis_url: str) -> None:
+    """HASESSION["OPTIONS"] takes its list from StoreConfig (it once refused id_hash_key, degraded_reads)."""
+    every = {
+        "id_hash_key": "h" * 32,
+        "degraded_reads": 2.0,
+        "retry": {"hold_budget": 1.0},
+        "encryption_keys": [],
+    }
+    every |= {"session": None, "durability": {"mode": "async"}, "sentinel_events": False}
+    assert set(every) | {"secret_keys"} == set(option_fields(StoreConfig))
+    with override_settings(HASESSION={"URL": redis_url, "OPTIONS": every}):
+        config = store_config()
+    assert (config.id_hash_key, config.degraded_reads, config.retry) == (
+        Secret("h" * 32),
+        2.0,
+        RetryPolicy(hold_budget=1.0),
+    )
+    keys_in_options = {"URL": redis_url, "OPTIONS": {"secret_keys": ["k" * 32]}}
+    with (
+        override_settings(HASESSION=keys_in_options),
+        pytest.raises(ImproperlyConfigured, match="SECRET_KEYS"),
+    ):
+        store_config()
+
+
+def test_a_django_key_rotation_keeps_users_logged_in(redis_url: str) -> None:
+    """Django's rotation: a new SECRET_KEY with the old one as a fallback, then the fallback dropped.
+
+    The id-hash key defaults to the oldest key: pinned to it (``OPTIONS["id_hash_key"]``), the sessions
+    stay where they are when the fallback goes. A cookie is re-signed with the new key on its next save.
+    """
+    old, new = "django-insecure-old-key-" * 2, "django-insecure-new-key-" * 2
+    pinned = {"OPTIONS": {"id_hash_key": old}}
+    steps: list[dict[str, Any]] = [
+        {"SECRET_KEY": old, "SECRET_KEY_FALLBACKS": []},  # before: no pin needed yet
+        {"SECRET_KEY": new, "SECRET_KEY_FALLBACKS": [old], "HASESSION": pinned},  # new key signs
+        {"SECRET_KEY": new, "SECRET_KEY_FALLBACKS": [], "HASESSION": pinned},  # the old key is gone
+    ]
+    browser: Browser | None = None
+    for number, settings in enumerate(steps, start=1):
+        with site(redis_url, **settings) as url:
+            if browser is None:
+                browser = Browser(url)
+                browser.post("/login", json={"user": "alice"})
+            browser.base_url = url
+            assert browser.get("/whoami").json() == {"user": "alice", "count": number - 1}
+            assert browser.post("/count").json() == {"count": number}  # saved: re-signed if needed
+    assert browser is not None
+    with site(redis_url, **steps[2] | {"HASESSION": {}}) as url:  # without the pin, Django's way
+        browser.base_url = url
+        assert browser.get("/whoami").json() == {"user": None, "count": 0}
 
 
 def test_middleware_keeps_an_emptied_session_and_interrupts_a_deleted_one(redis_url: str) -> None:

@@ -111,6 +111,8 @@ def raw_dump(topology: Any) -> list[tuple[bytes, object]]:
     for client in master_clients(topology):
         for key in client.scan_iter():
             kind = client.type(key)
+            if kind == b"none":  # expired between SCAN and TYPE
+                continue
             value = {
                 b"hash": client.hgetall,
                 b"string": client.get,

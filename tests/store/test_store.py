@@ -335,3 +335,36 @@ def test_a_destroyed_session_leaves_a_single_key_tombstone(store: Any, dump: Any
     store.save(session)
     [value] = [v for k, v in dump() if k.startswith(b"hs:{")]
     assert value == {b"@d": b"1"}
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_replicated_loads_are_refused_by_a_master_without_its_replicas(
+    redis_server: Any, driver: str
+) -> None:
+    """A master cut off from its replicas (a partition, a failover it missed) may be stale: in
+    ``replicated`` durability it serves no load; in ``async`` durability it does."""
+    from .conftest import SECRET
+
+    def make(mode: str) -> Any:
+        durability = hasession.DurabilityPolicy(mode=mode, replicas=1)  # type: ignore[arg-type]
+        store = hasession.SessionStore if driver == "sync" else hasession.AsyncSessionStore
+        built = store.from_url(redis_server.url, secret_keys=SECRET, durability=durability)
+        return built if driver == "sync" else Blocking(built)
+
+    admin = redis_server.client()
+    admin.flushall()
+    fast, durable = make("async"), make("replicated")
+    try:
+        cookie = create(fast, owner="me")
+        admin.config_set("min-replicas-to-write", 1)
+        try:
+            assert fast.load(cookie)["owner"] == "me"
+            with pytest.raises(hasession.StoreUnavailable) as caught:
+                durable.load(cookie, budget=0.3)
+            assert "NOREPLICAS" in str(caught.value.attempts[0].error)
+        finally:
+            admin.config_set("min-replicas-to-write", 0)
+        assert durable.load(cookie)["owner"] == "me"
+    finally:
+        fast.close()
+        durable.close()

@@ -126,6 +126,17 @@ def test_failover_switches_the_master(redis_sentinel: SentinelTopology) -> None:
     assert old.role == "slave"
 
 
+def test_current_master_never_names_a_demoted_master(redis_sentinel: SentinelTopology) -> None:
+    """Right after a switchover the old master is a replica while Sentinels still name it (~2 s)."""
+    from hasession import SessionStore
+
+    old = redis_sentinel.current_master()
+    with SessionStore.from_url(redis_sentinel.url, secret_keys="k" * 32) as store:
+        result = store.switchover()
+    now = redis_sentinel.current_master()
+    assert now is not old and (now.port, now.role) == (result.new.port, "master")
+
+
 def test_two_of_three_sentinels_keep_a_working_quorum(redis_sentinel: SentinelTopology) -> None:
     topology = redis_sentinel
     dead = topology.kill_sentinel(0)

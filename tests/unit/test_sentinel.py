@@ -212,7 +212,8 @@ Answers = dict[tuple[Address, str], Any]
 
 def run(flow: Flow[Any], answers: Answers) -> tuple[list[tuple[Address, tuple[Any, ...]]], Any]:
     """Drive a node-targeted flow; ``answers[(node, first arg)]`` is a reply or an error to throw.
-    A node without an answer is down."""
+    A node without an answer is down. A Sentinel's answer to a lookup is the address it names, or
+    ``(address, config epoch)`` (epoch 0 when not given)."""
     asked: list[tuple[Address, tuple[Any, ...]]] = []
     value: Any = None
     error: StoreError | None = None
@@ -223,11 +224,17 @@ def run(flow: Flow[Any], answers: Answers) -> tuple[list[tuple[Address, tuple[An
             return asked, stop.value
         assert batch.node is not None
         assert not batch.write
-        (command,) = batch.commands
+        command = batch.commands[0]
         assert isinstance(command, Call)
         asked.append((batch.node, command.args))
         answer = answers.get((batch.node, str(command.args[0])), DOWN)
-        value, error = (None, answer) if isinstance(answer, StoreError) else ([answer], None)
+        if isinstance(answer, StoreError):
+            value, error = None, answer
+        elif len(batch.commands) == 2:  # get-master-addr-by-name, then SENTINEL MASTER
+            address, epoch = answer if isinstance(answer, tuple) else (answer, 0)
+            value, error = [address, [b"name", NAME.encode(), b"config-epoch", str(epoch).encode()]], None
+        else:
+            value, error = [answer], None
 
 
 def named(address: Address) -> list[bytes]:
@@ -242,15 +249,15 @@ def test_the_hint_is_probed_first() -> None:
     view = MasterView(hint=R1)
     asked, found = run(discover(SENTINELS, NAME, view, NOW), {(R1, "ROLE"): MASTER_ROLE})
     assert asked == [(R1, ROLE)]
-    assert found == (R1, -1)
+    assert found == (R1, -1, -1)
 
 
-def test_sentinels_are_asked_in_order_and_role_is_checked() -> None:
+def test_every_sentinel_is_asked_then_role_is_checked() -> None:
     view = MasterView(hint=R1)
     answers = {(R1, "ROLE"): REPLICA_ROLE, (S2, "SENTINEL"): named(M1), (M1, "ROLE"): MASTER_ROLE}
     asked, found = run(discover(SENTINELS, NAME, view, NOW), answers)
-    assert asked == [(R1, ROLE), (S1, ASK), (S2, ASK), (M1, ROLE)]
-    assert found == (M1, 1)
+    assert asked == [(R1, ROLE), (S1, ASK), (S2, ASK), (S3, ASK), (M1, ROLE)]
+    assert found == (M1, 1, 0)
 
 
 def test_a_master_that_says_replica_is_rejected() -> None:
@@ -261,14 +268,58 @@ def test_a_master_that_says_replica_is_rejected() -> None:
         (R1, "ROLE"): MASTER_ROLE,
     }
     asked, found = run(discover(SENTINELS, NAME, MasterView(), NOW), answers)
-    assert asked == [(S1, ASK), (M1, ROLE), (S2, ASK), (R1, ROLE)]
-    assert found == (R1, 1)
+    assert asked == [(S1, ASK), (S2, ASK), (S3, ASK), (M1, ROLE), (R1, ROLE)]
+    assert found == (R1, 1, 0)
+
+
+def test_the_newest_configuration_epoch_wins() -> None:
+    """After a partition heals, the Sentinel that was cut off with the old master still names it,
+    and the old master still says master: the majority's newer epoch must win."""
+    answers = {
+        (S1, "SENTINEL"): (named(M1), 3),  # cut off with M1 during the failover
+        (M1, "ROLE"): MASTER_ROLE,  # not demoted yet
+        (S2, "SENTINEL"): (named(R1), 4),
+        (S3, "SENTINEL"): (named(R1), 4),
+        (R1, "ROLE"): MASTER_ROLE,
+    }
+    asked, found = run(discover(SENTINELS, NAME, MasterView(), NOW), answers)
+    assert asked == [(S1, ASK), (S2, ASK), (S3, ASK), (R1, ROLE)]
+    assert found == (R1, 1, 4)
+
+
+def test_a_master_from_an_older_epoch_than_seen_is_refused() -> None:
+    answers = {(S1, "SENTINEL"): (named(M1), 3), (M1, "ROLE"): MASTER_ROLE}  # only the stale one answers
+    asked, found = run(discover(SENTINELS, NAME, MasterView(epoch=4, last=R1), NOW), answers)
+    assert asked == [(S1, ASK), (S2, ASK), (S3, ASK)]
+    assert found is None
+    _, found = run(discover(SENTINELS, NAME, MasterView(epoch=3), NOW), answers)
+    assert found == (M1, 0, 3)
+
+
+def test_the_router_never_goes_back_to_an_older_epoch() -> None:
+    router = SentinelRouter(SENTINELS, NAME)
+    router.discovered((R1, 1, 4), NOW)
+    router.apply(Lost(R1), NOW)
+    router.discovered((M1, 0, 3), NOW)  # a lookup that only reached the stale Sentinel
+    assert router.view.state is State.UNKNOWN
+    router.discovered((R1, 1, 4), NOW)
+    assert router.plan(Batch((), route=""), NOW) == Send(R1)
+
+
+def test_a_newer_epoch_heard_by_a_watcher_sends_the_next_batch_to_discovery() -> None:
+    router = SentinelRouter(SENTINELS, NAME)
+    router.discovered((M1, 0, 3), NOW)
+    router.heard_epoch(3, NOW)
+    assert router.plan(Batch((), route=""), NOW) == Send(M1)
+    router.heard_epoch(4, NOW)
+    assert isinstance(router.plan(Batch((), route=""), NOW), Discover)
+    assert router.stale() == (M1,)
 
 
 def test_an_unreachable_master_is_rejected() -> None:
     answers = {(S1, "SENTINEL"): named(M1), (M1, "ROLE"): StoreTimeout("frozen"), (S2, "SENTINEL"): None}
     asked, found = run(discover(SENTINELS, NAME, MasterView(last=M1), NOW), answers)
-    assert asked == [(S1, ASK), (M1, ROLE), (S2, ASK), (S3, ASK)]
+    assert asked == [(S1, ASK), (S2, ASK), (S3, ASK), (M1, ROLE)]
     assert found is None  # Sentinels answered: the last-known fallback is not used
 
 
@@ -281,17 +332,17 @@ def test_the_avoided_master_is_refused_until_the_delay_ends() -> None:
         (R1, "ROLE"): MASTER_ROLE,
     }
     asked, found = run(discover(SENTINELS, NAME, view, NOW), answers)
-    assert asked == [(S1, ASK), (S2, ASK), (R1, ROLE)]  # M1 not even probed
-    assert found == (R1, 1)
+    assert asked == [(S1, ASK), (S2, ASK), (S3, ASK), (R1, ROLE)]  # M1 not even probed
+    assert found == (R1, 1, 0)
     asked, found = run(discover(SENTINELS, NAME, view, NOW + 1), answers)
     assert asked == [(M1, ROLE)]
-    assert found == (M1, -1)
+    assert found == (M1, -1, -1)
 
 
 def test_with_every_sentinel_down_the_last_master_is_used_after_role() -> None:
     asked, found = run(discover(SENTINELS, NAME, MasterView(last=M1), NOW), {(M1, "ROLE"): MASTER_ROLE})
     assert asked == [(S1, ASK), (S2, ASK), (S3, ASK), (M1, ROLE)]
-    assert found == (M1, -1)
+    assert found == (M1, -1, -1)
 
 
 @pytest.mark.parametrize("role", [REPLICA_ROLE, DOWN])
@@ -374,7 +425,7 @@ GET = Batch((Call(("GET", "k")),), route="k")
 
 def _known_router() -> SentinelRouter:
     router = SentinelRouter(SENTINELS, NAME)
-    router.discovered((M1, -1), NOW)
+    router.discovered((M1, -1, -1), NOW)
     assert router.stale() == ()
     return router
 
@@ -393,12 +444,12 @@ def test_an_unknown_master_is_discovered_then_used() -> None:
 
 def test_the_answering_sentinel_moves_to_the_front() -> None:
     router = SentinelRouter(SENTINELS, NAME)
-    router.discovered((M1, 2), NOW)
+    router.discovered((M1, 2, -1), NOW)
     assert router.sentinels == (S3, S1, S2)
-    router.discovered((M1, 1), NOW)
+    router.discovered((M1, 1, -1), NOW)
     assert router.sentinels == (S1, S3, S2)
-    router.discovered((M1, 0), NOW)
-    router.discovered((M1, -1), NOW)
+    router.discovered((M1, 0, -1), NOW)
+    router.discovered((M1, -1, -1), NOW)
     assert router.sentinels == (S1, S3, S2)
 
 
@@ -432,19 +483,29 @@ def test_losing_the_master_sends_the_next_batch_to_discovery(error: StoreError) 
 @pytest.mark.parametrize(
     "error",
     [
-        NotReplicated("WAIT 0 of 1"),
         error_from_reply("BUSY Redis is busy running a script"),
-        error_from_reply("NOREPLICAS Not enough good replicas"),
         error_from_reply("NOSCRIPT No matching script"),
         StoreResponseError("ERR syntax"),
     ],
-    ids=["wait", "busy", "noreplicas", "noscript", "response"],
+    ids=["busy", "noscript", "response"],
 )
 def test_errors_that_say_nothing_about_the_master_keep_it(error: StoreError) -> None:
     router = _known_router()
     router.failed(M1, error, NOW)
     assert router.plan(GET, NOW) == Send(M1)
     assert isinstance(error_from_reply("NOSCRIPT x"), NoScript)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [NotReplicated("WAIT 0 of 1"), error_from_reply("NOREPLICAS Not enough good replicas")],
+    ids=["wait", "noreplicas"],
+)
+def test_a_master_without_its_replicas_is_looked_up_again(error: StoreError) -> None:
+    """A partition or a failover it missed leaves a master without replicas: ask Sentinel again."""
+    router = _known_router()
+    router.failed(M1, error, NOW)
+    assert isinstance(router.plan(GET, NOW), Discover)
 
 
 def test_a_failover_announcement_holds_until_a_candidate_is_named() -> None:
@@ -477,7 +538,7 @@ def test_a_switch_drops_the_old_master_and_bumps_the_generation() -> None:
 def test_a_stale_lookup_cannot_bring_back_the_old_master() -> None:
     router = _known_router()
     router.apply(Switched(M1, R1), NOW)
-    router.discovered((M1, 0), NOW + 0.1)  # a lookup that started before the switch was announced
+    router.discovered((M1, 0, -1), NOW + 0.1)  # a lookup that started before the switch was announced
     assert isinstance(router.plan(GET, NOW + 0.1), Discover)
 
 

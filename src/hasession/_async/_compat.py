@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.asyncio.connection import Connection, ConnectionPool, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -22,15 +22,14 @@ __all__ = [
     "Connection",
     "ConnectionPool",
     "Guard",
-    "Redis",
     "SSLConnection",
     "Signal",
     "UnixDomainSocketConnection",
-    "join",
+    "from_thread",
     "lazy",
     "read_reply",
+    "run_blocking",
     "sleep",
-    "spawn",
 ]
 
 sleep = asyncio.sleep
@@ -53,14 +52,10 @@ async def read_reply(conn: Any, timeout: float | None) -> Any:
         raise RedisTimeoutError(f"no reply within {timeout} s") from None
 
 
-class Guard:
-    """No lock needed: asyncio code between two ``await`` runs alone."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+def Guard() -> threading.RLock:
+    """A lock: the event loop and the Sentinel watcher threads share the router. Never held across
+    an ``await``, so the loop only ever waits for a watcher's few microseconds under it."""
+    return threading.RLock()
 
 
 class Signal:
@@ -96,16 +91,19 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-def spawn(target: Callable[[], Coroutine[Any, Any, None]], name: str) -> asyncio.Task[None]:
-    """Run ``target`` in the background (a task here, a daemon thread in the sync twin)."""
-    return asyncio.get_running_loop().create_task(target(), name=name)
+def from_thread(target: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:
+    """A callable that other threads may call: it runs ``target`` as a task on this loop."""
+    loop = asyncio.get_running_loop()
+
+    def call() -> None:
+        loop.call_soon_threadsafe(lambda: loop.create_task(target()))
+
+    return call
 
 
-async def join(workers: list[asyncio.Task[None]]) -> None:
-    """Stop background workers started by :func:`spawn`."""
-    for task in workers:
-        task.cancel()
-    await asyncio.gather(*workers, return_exceptions=True)
+async def run_blocking(target: Callable[[], None]) -> None:
+    """Run a blocking call (joining threads) without blocking the loop."""
+    await asyncio.to_thread(target)
 
 
 def lazy(load: Callable[[Session], Awaitable[None]]) -> Callable[[Session], None] | None:

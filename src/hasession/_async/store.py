@@ -36,6 +36,7 @@ from .._sentinel import SentinelRouter, replica_read
 from .._session import Session
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
 from .._topology import Address, Sentinel, Standalone
+from .._watcher import Watchers
 from ._compat import (
     Connection,
     ConnectionPool,
@@ -43,9 +44,10 @@ from ._compat import (
     Signal,
     SSLConnection,
     UnixDomainSocketConnection,
-    join,
+    from_thread,
     lazy,
     read_reply,
+    run_blocking,
     sleep,
 )
 from ._sentinel_ops import SentinelOps
@@ -75,8 +77,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
         self._guard = Guard()
         self._news = Signal()
         self._held = 0
-        self._watchers: list[Any] = []
-        self._watched: set[Address] = set()
+        self._watchers: Watchers | None = None
         self._closed = False
         self._nonces = itertools.count()
 
@@ -135,8 +136,9 @@ class AsyncSessionStore(SentinelOps, StoreBase):
         """Stop the Sentinel watchers and close every connection."""
         self._closed = True
         self._news.notify()
-        await join(self._watchers)
-        self._watchers.clear()
+        if self._watchers is not None:
+            self._watchers.stop()
+            await run_blocking(self._watchers.join)
         for pool in list(self._pools.values()):
             await pool.disconnect()
         self._pools.clear()
@@ -150,7 +152,8 @@ class AsyncSessionStore(SentinelOps, StoreBase):
     # -- the driver ----------------------------------------------------------------------------
 
     async def _run(self, flow: Flow[T], budget: float | None = None) -> T:
-        self._ensure_watchers()
+        if self._watchers is None:
+            self._start_watchers()
         if self._canary_due():
             await self._check_canary()
         self.stats.operations += 1
@@ -183,6 +186,20 @@ class AsyncSessionStore(SentinelOps, StoreBase):
                 if batch.node is None:
                     raise
                 error = exc
+
+    def _start_watchers(self) -> None:
+        """Follow Sentinel's events in threads (first use; needs the running loop, for the wake-ups)."""
+        topology = self.config.topology
+        if self._closed or not self.config.sentinel_events or not isinstance(self._router, SentinelRouter):
+            return
+        assert isinstance(topology, Sentinel)
+        self._watchers = Watchers(topology, self._router, self._guard, from_thread(self._after_news))
+        self._watchers.ensure()
+
+    async def _after_news(self) -> None:
+        """A watcher changed the router: re-plan held operations, drop connections to old masters."""
+        self._news.notify()
+        await self._drop(self._stale())
 
     async def _check_canary(self) -> None:
         """One quick try at the canary; housekeeping never holds or fails a request."""

@@ -1,52 +1,58 @@
-"""The ``hasession`` command line: ``demo``, ``drill``, ``switchover`` and ``chaos``.
+"""The ``hasession`` command line.
 
-Needs the ``cli`` extra (``pip install hasession[cli]``) for the demo's web server and client.
+Each command is a module of this package named in :data:`COMMANDS`; it has ``add_parser(sub)``
+and imports what it needs beyond hasession and the standard library (the ``cli`` extra) inside
+its function. To add a command, write its module and add its name here. See ``_common.py`` for
+what commands share: the URL from an argument, a file or ``$HASESSION_URL``, and one-line errors.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from typing import Any
 
-__all__ = ["main"]
+from .._exceptions import ConfigurationError, StoreError
+from ._common import CLI_EXTRA, CommandError
 
+__all__ = ["COMMANDS", "main", "parser"]
 
-def _switchover_parser(sub: Any) -> None:
-    parser = sub.add_parser("switchover", help="move the master to a replica without losing a write")
-    parser.add_argument("url", help="a redis+sentinel:// URL")
-    parser.add_argument("--timeout", type=float, default=10.0)
-    parser.set_defaults(func=_switchover)
+#: Every subcommand, in the order ``--help`` lists them.
+COMMANDS = ["demo", "drill", "switchover", "chaos"]
 
 
-def _switchover(args: argparse.Namespace) -> int:
-    import secrets
+def parser() -> argparse.ArgumentParser:
+    """The ``hasession`` argument parser, with every command of :data:`COMMANDS`."""
+    from .. import __version__
 
-    from .. import SessionStore
-
-    with SessionStore.from_url(args.url, secret_keys=secrets.token_bytes(32)) as store:
-        result = store.switchover(timeout=args.timeout)
-    print(
-        f"master moved from {result.old} to {result.new}; writes paused {result.paused_seconds * 1000:.0f} ms"
+    top = argparse.ArgumentParser(
+        prog="hasession",
+        description="Redis sessions that survive failovers: try a failover locally (demo), rehearse one "
+        "on your deployment (drill), move a master without losing a write (switchover), or run a randomized "
+        "fault campaign on a local topology (chaos).",
     )
-    return 0
+    top.add_argument("--version", action="version", version=f"hasession {__version__}")
+    sub = top.add_subparsers(required=True, metavar="command", title="commands")
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+    return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``hasession`` command."""
-    parser = argparse.ArgumentParser(prog="hasession", description="Redis sessions that survive failovers.")
-    sub = parser.add_subparsers(required=True, metavar="command")
+    """Entry point of the ``hasession`` command: exit status 0, 1 (a check failed) or 2 (an error)."""
+    args = parser().parse_args(argv)
     try:
-        from . import chaos, demo, drill
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        print(f"hasession: the command line needs the 'cli' extra: pip install 'hasession[cli]' ({exc})")
-        return 2
-    demo.add_parser(sub)
-    drill.add_parser(sub)
-    _switchover_parser(sub)
-    chaos.add_parser(sub)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+        return int(args.func(args))
+    except (CommandError, ConfigurationError, StoreError) as exc:
+        print(f"hasession: error: {exc}", file=sys.stderr)
+    except ModuleNotFoundError as exc:  # an optional dependency a command did not check first
+        if (exc.name or "").partition(".")[0] not in CLI_EXTRA:
+            raise
+        print(f"hasession: error: {exc.name} is missing: pip install 'hasession[cli]'", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("hasession: interrupted", file=sys.stderr)
+        return 130
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

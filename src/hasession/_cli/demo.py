@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from .. import AsyncSessionStore, InsecureCookieWarning, SessionStore
-from ..testing import SentinelTopology
+from ..testing import HarnessError, SentinelTopology
+from ._common import CLI_EXTRA, CommandError, described, require_extra
 from ._users import Outcome, Phase, Tally, run_users
 
 __all__ = ["add_parser", "run"]
@@ -26,11 +27,34 @@ SECRET = "hasession-demo-secret-not-for-production"
 
 
 def add_parser(sub: Any) -> None:
-    parser = sub.add_parser("demo", help="run a local Sentinel failover demo and report what users saw")
-    parser.add_argument("--users", type=int, default=20, help="simulated users (default 20)")
-    parser.add_argument("--down-after-ms", type=int, default=1000, help="Sentinel down-after-milliseconds")
-    parser.add_argument("--hold-budget", type=float, default=10.0, help="seconds a request may be held")
-    parser.add_argument("--skip-baseline", action="store_true", help="only run the hasession app")
+    parser = described(
+        sub,
+        "demo",
+        "run a local Sentinel failover demo and report what users saw",
+        "Starts local redis-server processes (1 master, 2 replicas, 3 Sentinels, on free loopback "
+        "ports, in a temporary folder; all stopped at the end), puts the same small web app in front "
+        "of them with a typical session store and with hasession, kills and fails over the master "
+        "while simulated users click, and reports what the users saw. Needs redis-server on PATH (or "
+        "$HASESSION_REDIS_SERVER) and the cli extra. Touches no other Redis.",
+    )
+    parser.add_argument("--users", type=int, default=20, metavar="N", help="simulated users")
+    parser.add_argument(
+        "--down-after-ms",
+        type=int,
+        default=1000,
+        metavar="MS",
+        help="Sentinel's down-after-milliseconds: how long a master must be unreachable to be failed over",
+    )
+    parser.add_argument(
+        "--hold-budget",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long a request may be held through a failover",
+    )
+    parser.add_argument(
+        "--skip-baseline", action="store_true", help="only run the hasession app, not the typical store"
+    )
     parser.set_defaults(func=run)
 
 
@@ -107,6 +131,14 @@ def run_app(label: str, app: Any, users: int, plan: list[Phase]) -> dict[str, Ta
 
 
 def run(args: argparse.Namespace) -> int:
+    require_extra("cli", *CLI_EXTRA)
+    try:
+        return _run(args)
+    except HarnessError as exc:  # no redis-server, or it did not start: say so, without a traceback
+        raise CommandError(str(exc)) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     from .. import RetryPolicy
     from ._apps import baseline_app, hasession_app
 

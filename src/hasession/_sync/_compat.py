@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from redis import Redis
 from redis.connection import Connection, ConnectionPool, SSLConnection, UnixDomainSocketConnection
 
 from .._session import Session
@@ -16,15 +15,14 @@ __all__ = [
     "Connection",
     "ConnectionPool",
     "Guard",
-    "Redis",
     "SSLConnection",
     "Signal",
     "UnixDomainSocketConnection",
-    "join",
+    "from_thread",
     "lazy",
     "read_reply",
+    "run_blocking",
     "sleep",
-    "spawn",
 ]
 
 sleep = time.sleep
@@ -58,17 +56,14 @@ class Signal:
             self._cond.wait(timeout)
 
 
-def spawn(target: Callable[[], None], name: str) -> threading.Thread:
-    """Run ``target`` in a daemon thread (a task in the async twin)."""
-    thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.start()
-    return thread
+def from_thread(target: Callable[[], None]) -> Callable[[], None]:
+    """A callable that other threads may call: here, ``target`` itself."""
+    return target
 
 
-def join(workers: list[threading.Thread]) -> None:
-    """Wait for background workers started by :func:`spawn` (they see the store closed)."""
-    for thread in workers:
-        thread.join(timeout=2.0)
+def run_blocking(target: Callable[[], None]) -> None:
+    """Run a blocking call (joining threads)."""
+    target()
 
 
 def lazy(load: Callable[[Session], None]) -> Callable[[Session], None] | None:

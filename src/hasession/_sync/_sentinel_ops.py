@@ -1,4 +1,6 @@
-"""Sentinel-only parts of the async store: the planned switchover and the event watchers.
+"""Sentinel-only parts of the async store: the planned switchover.
+
+The event watchers are threads shared by both drivers (:mod:`hasession._watcher`).
 
 Mixed into :class:`~hasession._sync.store.SessionStore`, whose driver does the I/O.
 This file is the source of truth for ``_sync/_sentinel_ops.py`` (``scripts/unasync.py``).
@@ -7,22 +9,19 @@ This file is the source of truth for ``_sync/_sentinel_ops.py`` (``scripts/unasy
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import RedisError
-
-from .._commands import Batch, Call, Reply, text
+from .._commands import Batch, Call, Reply
 from .._exceptions import ConfigurationError, StoreError, StoreUnavailable
 from .._routing import Discover, Router, Send
-from .._sentinel import Begun, Event, SentinelRouter, Switched, parse_event, sentinel_peers
+from .._sentinel import Begun, Event, SentinelRouter, Switched
 from .._store import StoreConfig
 from .._switchover import SwitchoverResult, is_master, master_offset, replica_offset
 from .._topology import Address
-from ._compat import Redis, Signal, sleep, spawn
+from ._compat import Signal, sleep
 
 __all__ = ["SentinelOps"]
 
@@ -30,21 +29,17 @@ log = logging.getLogger("hasession")
 
 
 class SentinelOps:
-    """Switchover and Sentinel event watching, on top of the store's driver."""
+    """The planned switchover, on top of the store's driver."""
 
     if TYPE_CHECKING:  # provided by the store
         config: StoreConfig
         _router: Router
-        _guard: Any  # a lock (sync) or a no-op guard (async)
+        _guard: Any  # the lock shared with the watcher threads
         _news: Signal
-        _closed: bool
-        _watchers: list[Any]
-        _watched: set[Address]
 
         def _send(self, address: Address, batch: Batch) -> list[Reply]: ...
         def _discover(self, plan: Discover[object]) -> None: ...
         def _drop(self, addresses: tuple[Address, ...]) -> None: ...
-        def _new_pool(self, address: Address) -> Any: ...
 
     def switchover(self, *, timeout: float = 10.0, pause_ms: int = 3000) -> SwitchoverResult:
         """Move the master to a replica without losing an acknowledged write (Sentinel only).
@@ -112,50 +107,6 @@ class SentinelOps:
                 self._discover(plan)
             else:
                 self._news.wait(plan.seconds)
-
-    def _ensure_watchers(self) -> None:
-        if self._closed or not self.config.sentinel_events or not isinstance(self._router, SentinelRouter):
-            return
-        for address in self._router.sentinels:
-            if address not in self._watched:
-                self._watched.add(address)
-                self._watchers.append(
-                    spawn(functools.partial(self._watch, address), name=f"hasession-watch-{address}")
-                )
-
-    def _watch(self, address: Address) -> None:
-        """Follow one Sentinel's events until the store closes, reconnecting as needed."""
-        failures = 0
-        while not self._closed:
-            client: Any = Redis(connection_pool=self._new_pool(address))
-            pubsub: Any = client.pubsub(ignore_subscribe_messages=True)
-            try:
-                assert isinstance(self._router, SentinelRouter)
-                peers = client.execute_command("SENTINEL", "SENTINELS", self._router.master_name)
-                with self._guard:
-                    self._router.add_sentinels(sentinel_peers(peers))
-                self._ensure_watchers()  # Sentinels added since the store started are watched too
-                pubsub.psubscribe("*")
-                failures = 0
-                while not self._closed:
-                    message = pubsub.get_message(timeout=0.5)
-                    if message is not None and message["type"] == "pmessage":
-                        self._on_event(text(message["channel"]), text(message["data"]))
-            except (RedisError, OSError):
-                failures += 1
-                sleep(min(1.0, 0.05 * failures))
-            finally:
-                pubsub.close()
-                client.close()
-
-    def _on_event(self, channel: str, data: str) -> None:
-        assert isinstance(self._router, SentinelRouter)
-        event = parse_event(channel, data, self._router.master_name)
-        if event is None:
-            return
-        log.info("hasession: Sentinel event %s %s", channel, data)
-        self._on_topology(event)
-        self._drop(self._stale())
 
     def _on_topology(self, event: Event) -> None:
         """Apply what we learned about the master and wake every held operation."""

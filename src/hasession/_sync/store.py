@@ -35,6 +35,7 @@ from .._sentinel import SentinelRouter, replica_read
 from .._session import Session
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
 from .._topology import Address, Sentinel, Standalone
+from .._watcher import Watchers
 from ._compat import (
     Connection,
     ConnectionPool,
@@ -42,9 +43,10 @@ from ._compat import (
     Signal,
     SSLConnection,
     UnixDomainSocketConnection,
-    join,
+    from_thread,
     lazy,
     read_reply,
+    run_blocking,
     sleep,
 )
 from ._sentinel_ops import SentinelOps
@@ -74,8 +76,7 @@ class SessionStore(SentinelOps, StoreBase):
         self._guard = Guard()
         self._news = Signal()
         self._held = 0
-        self._watchers: list[Any] = []
-        self._watched: set[Address] = set()
+        self._watchers: Watchers | None = None
         self._closed = False
         self._nonces = itertools.count()
 
@@ -130,8 +131,9 @@ class SessionStore(SentinelOps, StoreBase):
         """Stop the Sentinel watchers and close every connection."""
         self._closed = True
         self._news.notify()
-        join(self._watchers)
-        self._watchers.clear()
+        if self._watchers is not None:
+            self._watchers.stop()
+            run_blocking(self._watchers.join)
         for pool in list(self._pools.values()):
             pool.disconnect()
         self._pools.clear()
@@ -145,7 +147,8 @@ class SessionStore(SentinelOps, StoreBase):
     # -- the driver ----------------------------------------------------------------------------
 
     def _run(self, flow: Flow[T], budget: float | None = None) -> T:
-        self._ensure_watchers()
+        if self._watchers is None:
+            self._start_watchers()
         if self._canary_due():
             self._check_canary()
         self.stats.operations += 1
@@ -178,6 +181,20 @@ class SessionStore(SentinelOps, StoreBase):
                 if batch.node is None:
                     raise
                 error = exc
+
+    def _start_watchers(self) -> None:
+        """Follow Sentinel's events in threads (first use; needs the running loop, for the wake-ups)."""
+        topology = self.config.topology
+        if self._closed or not self.config.sentinel_events or not isinstance(self._router, SentinelRouter):
+            return
+        assert isinstance(topology, Sentinel)
+        self._watchers = Watchers(topology, self._router, self._guard, from_thread(self._after_news))
+        self._watchers.ensure()
+
+    def _after_news(self) -> None:
+        """A watcher changed the router: re-plan held operations, drop connections to old masters."""
+        self._news.notify()
+        self._drop(self._stale())
 
     def _check_canary(self) -> None:
         """One quick try at the canary; housekeeping never holds or fails a request."""

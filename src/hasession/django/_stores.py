@@ -8,6 +8,9 @@ Both are built lazily from ``settings.HASESSION``, converted once here::
         "OPTIONS": {"retry": RetryPolicy(hold_budget=3.0)},  # or {"retry": {"hold_budget": 3.0}}
     }
 
+``OPTIONS`` takes every keyword option of :meth:`hasession.StoreConfig.from_url` but
+``secret_keys`` (that is ``SECRET_KEYS``); the list comes from the fields of ``StoreConfig``.
+
 There is one sync store per process, and one async store per event loop: redis-py's asyncio
 connections belong to the loop that opened them. Under ASGI that is one loop, so one store; an
 async view under WSGI runs in a fresh loop per request, so prefer sync views there.
@@ -19,19 +22,19 @@ import asyncio
 import hashlib
 import threading
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 from django.core.signals import setting_changed  # type: ignore[import-untyped]
 
-from .. import AsyncSessionStore, DurabilityPolicy, RetryPolicy, SessionPolicy, SessionStore, StoreConfig
+from .. import AsyncSessionStore, ConfigurationError, Secret, SessionPolicy, SessionStore, StoreConfig
+from .._options import option_fields
 
 __all__ = ["get_async_store", "get_store", "store_config"]
 
-P = TypeVar("P", SessionPolicy, RetryPolicy, DurabilityPolicy)
-
-_OPTIONS = {"session", "retry", "durability", "encryption_keys", "sentinel_events"}
+#: ``HASESSION["OPTIONS"]``: every option of ``StoreConfig`` but the keys, given as ``SECRET_KEYS``.
+_OPTIONS = set(option_fields(StoreConfig)) - {"secret_keys"}
 #: Settings whose change (``override_settings`` in tests) rebuilds the stores.
 _WATCHED = {"HASESSION", "SECRET_KEY", "SECRET_KEY_FALLBACKS", "SESSION_COOKIE_AGE"}
 
@@ -75,16 +78,18 @@ def store_config() -> StoreConfig:
     .. versionadded:: 0.1
     """
     conf = _setting()
-    options = _mapping(conf.get("OPTIONS", {}), 'settings.HASESSION["OPTIONS"]', _OPTIONS)
-    return StoreConfig.from_url(
-        conf["URL"],
-        secret_keys=conf.get("SECRET_KEYS") or _django_keys(),
-        encryption_keys=options.get("encryption_keys", ()),
-        session=_policy(options.get("session"), SessionPolicy) or _session_policy(),
-        retry=_policy(options.get("retry"), RetryPolicy),
-        durability=_policy(options.get("durability"), DurabilityPolicy),
-        sentinel_events=options.get("sentinel_events", True),
-    )
+    if isinstance(conf.get("OPTIONS"), Mapping) and "secret_keys" in conf["OPTIONS"]:
+        raise ImproperlyConfigured('the keys go in settings.HASESSION["SECRET_KEYS"], not in "OPTIONS"')
+    options = dict(_mapping(conf.get("OPTIONS", {}), 'settings.HASESSION["OPTIONS"]', _OPTIONS))
+    if options.get("session") is None:
+        options["session"] = _session_policy()
+    if isinstance(key := options.get("id_hash_key"), (str, bytes, Secret)):
+        options["id_hash_key"] = _long_enough(_bytes(key))  # as the default, a stretched Django key, is
+    keys = conf.get("SECRET_KEYS") or _django_keys()
+    try:
+        return StoreConfig.from_url(conf["URL"], secret_keys=keys, **options)
+    except ConfigurationError as exc:
+        raise ImproperlyConfigured(f"settings.HASESSION: {exc}") from exc
 
 
 def _setting() -> Mapping[str, Any]:
@@ -104,16 +109,6 @@ def _mapping(value: object, where: str, allowed: set[str]) -> Mapping[str, Any]:
     return value
 
 
-def _policy(value: object, cls: type[P]) -> P | None:
-    """``value`` if it is a ``cls``, else a ``cls`` built from a dict of its fields."""
-    if value is None or isinstance(value, cls):
-        return value
-    try:
-        return cls(**value)  # type: ignore[arg-type]
-    except TypeError as exc:  # not a mapping, or unknown fields
-        raise ImproperlyConfigured(f"expected a {cls.__name__} or a dict of its fields: {exc}") from exc
-
-
 def _session_policy() -> SessionPolicy:
     """By default a session stays alive ``SESSION_COOKIE_AGE`` seconds after its last use."""
     age, default = settings.SESSION_COOKIE_AGE, SessionPolicy()
@@ -127,7 +122,13 @@ def _session_policy() -> SessionPolicy:
 def _django_keys() -> list[str | bytes]:
     """Django's keys, oldest first: the fallbacks (listed newest first) then ``SECRET_KEY``."""
     keys = [*reversed(settings.SECRET_KEY_FALLBACKS), settings.SECRET_KEY]
-    return [_long_enough(k.encode() if isinstance(k, str) else k) for k in keys]
+    return [_long_enough(_bytes(k)) for k in keys]
+
+
+def _bytes(key: str | bytes | Secret) -> bytes:
+    if isinstance(key, Secret):
+        return key.reveal()
+    return key.encode() if isinstance(key, str) else key
 
 
 def _long_enough(key: bytes) -> bytes:

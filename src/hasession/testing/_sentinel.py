@@ -145,12 +145,21 @@ class SentinelTopology(Topology):
     # -- observation --------------------------------------------------------------------------------------
 
     def current_master(self, *, timeout: float = 10.0) -> Node:
-        """The data node a majority of the Sentinels name as master (``get-master-addr-by-name``).
+        """The data node a majority of the Sentinels name as master (``get-master-addr-by-name``),
+        unless that node answers ``ROLE`` as a replica.
 
-        Waits up to ``timeout`` seconds for a majority to agree, as it may not during a failover.
+        Waits up to ``timeout`` seconds for a majority to agree, as it may not during a failover,
+        and, right after a switchover, for the Sentinels to catch up: the old master answers
+        ``ROLE`` slave at once, while some Sentinels still name it for about two seconds (until
+        their next hello). A named master that is down or unreachable is returned as it is.
         """
+
+        def named() -> Node | None:
+            node = self._majority_master()
+            return node if node is not None and node.role != "slave" else None
+
         return wait_until(
-            self._majority_master,
+            named,
             timeout=timeout,
             message="a majority of the Sentinels to agree on a master",
             details=self.log_tails,
