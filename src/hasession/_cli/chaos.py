@@ -11,17 +11,36 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from ._common import described
+
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    parser = sub.add_parser("chaos", help="run a randomized fault campaign on a local topology")
-    parser.add_argument("--topology", choices=["sentinel", "cluster"], default="sentinel")
-    parser.add_argument("--durability", choices=["async", "replicated"], default="replicated")
-    parser.add_argument("--seconds", type=float, default=60.0, help="how long faults are scheduled")
-    parser.add_argument("--seed", type=int, default=None, help="draws the schedule (default: a random one)")
-    parser.add_argument("--users", type=int, default=8)
-    parser.add_argument("--hold-budget", type=float, default=10.0)
+    parser = described(
+        sub,
+        "chaos",
+        "run a randomized fault campaign on a local topology",
+        "Starts local redis-server processes (a proxied Sentinel topology or a Cluster), runs simulated "
+        "users on both drivers while a schedule of random faults drawn from the seed breaks the topology, "
+        "then checks what the users saw. Exit status 1 on a violation; the seed and schedule replay it.",
+    )
+    parser.add_argument(
+        "--topology", choices=["sentinel", "cluster"], default="sentinel", help="what to start"
+    )
+    parser.add_argument(
+        "--durability", choices=["async", "replicated"], default="replicated", help="the store's durability"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=60.0, metavar="SECONDS", help="how long faults are scheduled"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, metavar="N", help="draws the schedule (None: random)"
+    )
+    parser.add_argument("--users", type=int, default=8, metavar="N", help="simulated users")
+    parser.add_argument(
+        "--hold-budget", type=float, default=10.0, metavar="SECONDS", help="the store's hold budget"
+    )
     parser.add_argument("--schedule", type=Path, default=None, help="replay a schedule saved as JSON")
     parser.add_argument("--report", type=Path, default=None, help="write the report here (.json: as JSON)")
     parser.add_argument("--quiet", action="store_true", help="print the report only")
