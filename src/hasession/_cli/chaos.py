@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import argparse
 import secrets
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._common import described
+
+if TYPE_CHECKING:
+    from ..testing.chaos import Report
 
 __all__ = ["add_parser", "run"]
 
@@ -43,6 +48,11 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument("--schedule", type=Path, default=None, help="replay a schedule saved as JSON")
     parser.add_argument("--report", type=Path, default=None, help="write the report here (.json: as JSON)")
+    parser.add_argument(
+        "--minimize",
+        action="store_true",
+        help="on a violation, replay only the faults around the first one, and print them if that fails too",
+    )
     parser.add_argument("--quiet", action="store_true", help="print the report only")
     parser.set_defaults(func=run)
 
@@ -69,7 +79,24 @@ def run(args: argparse.Namespace) -> int:
     print(text)
     if args.report is not None:
         args.report.write_text(report.to_json() if args.report.suffix == ".json" else text + "\n")
+    if not report.ok and args.minimize:
+        _minimize(report, log)
     return 0 if report.ok else 1
+
+
+def _minimize(report: Report, log: Callable[[str], None]) -> None:
+    smaller = report.reduced_schedule()
+    if smaller is None:
+        print("minimize: the first violation overlapped no fault; nothing to reduce")
+        return
+    print(f"minimize: replaying {len(smaller.events)} of {len(report.schedule.events)} faults")
+    again = replace(report.campaign, schedule=smaller, seconds=smaller.seconds).run(log=log)
+    if again.ok:
+        print("minimize: the reduced schedule did not fail; keep the full one")
+        return
+    print(again.describe(limit=5))
+    print("minimize: the reduced schedule as JSON (save it and replay it with --schedule FILE):")
+    print(smaller.to_json())
 
 
 def _print(line: str) -> None:

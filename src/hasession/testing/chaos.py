@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .._config import DurabilityPolicy, RetryPolicy
@@ -106,6 +106,25 @@ class Report:
         if not self.ok:
             lines += [self.schedule.describe(), f"replay: {campaign.command()}"]
         return "\n".join(lines)
+
+    def reduced_schedule(self, *, lead: float = 2.0, tail: float = 6.0) -> Schedule | None:
+        """A smaller schedule to try for a minimal reproduction: only the faults that ran during the first
+        violation, shifted so that the first starts ``lead`` seconds in, with their offsets kept; None
+        when the report has no violation or the first one overlapped no fault."""
+        first = next((v for v in self.verdict.violations if v.user >= 0), None)
+        if first is None:
+            return None
+        moment = self.started + first.at
+        suspects = [f for f in self.faults if f.start <= moment + 1.0 and moment - 1.0 <= f.end]
+        if not suspects:
+            return None
+        origin = min(f.event.at for f in suspects)
+        events = tuple(
+            replace(f.event, at=round(lead + f.event.at - origin, 2))
+            for f in sorted(suspects, key=lambda f: f.event.at)
+        )
+        seconds = max(e.at + e.duration + e.outage for e in events) + tail
+        return replace(self.schedule, seconds=round(seconds, 2), events=events)
 
     def to_json(self) -> str:
         """The report as JSON: outcome, figures, violations, schedule and faults."""
