@@ -177,3 +177,15 @@ def test_a_read_on_the_isolated_side_may_miss_what_the_majority_side_acknowledge
     assert kinds(check([*majority_ack, op(9.5, driver="sync-side", count=2)], [split])) == ["stale-read"]
     elsewhere = fault("partition", 2.5, 9.0, duration=4.0, outage=4.0, side_users=(1,))
     assert kinds(check([*majority_ack, side_read], [elsewhere])) == ["stale-read"]
+
+
+def test_an_error_is_allowed_when_a_sentinel_dies_while_the_master_is_gone() -> None:
+    error = op(3, outcome="error", error="StoreUnavailable", owner=None)
+    kill = fault("kill", 2.0, 20.0, outage=4.0)
+    sentinel = fault("kill-sentinel", 2.5, 5.0, duration=2.5, outage=2.5)
+    verdict = check([error], [kill, sentinel], hold_budget=10.0, failover_timeout=6.0)
+    assert verdict.ok, verdict.violations
+    assert kinds(check([error], [kill], hold_budget=10.0)) == ["error"]  # no Sentinel died
+    assert kinds(check([error], [kill, sentinel], hold_budget=30.0)) == ["error"]  # the retry fits the budget
+    raw = fault("sentinel-failover", 2.0, 20.0, outage=4.0)  # the old master is still there: no excuse
+    assert kinds(check([error], [raw, sentinel], hold_budget=10.0)) == ["error"]

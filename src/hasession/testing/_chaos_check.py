@@ -4,8 +4,11 @@ Per user, over the history of its requests:
 
 ``error``
     An exception reached the caller. Allowed only inside the window of a fault whose estimated outage is at
-    least the hold budget (the schedule itself exceeded the budget), or for a user on the master's side of a
-    partition while it lasts (that side cannot acknowledge a write: no replica, no quorum).
+    least the hold budget (the schedule itself exceeded the budget); inside the window of a kill or a
+    partition of the master that a killed Sentinel overlapped (if it led the failover, the others retry only
+    after twice ``failover_timeout``: the schedule exceeded the budget); or for a user on the master's side
+    of a partition while it lasts (that side cannot acknowledge a write: no replica, no quorum). A Sentinel
+    killed during a raw failover, a switchover or a stall is no excuse: the old master is still there.
 ``lost-session``
     A load found no session. Never allowed: every session is replicated before the first fault, and no fault
     deletes the data of every node.
@@ -41,6 +44,9 @@ __all__ = ["Checker", "Verdict", "Violation"]
 
 #: Data faults after which asynchronous replication may lose acknowledged writes by design.
 LOSSY_BY_DESIGN = frozenset({"kill", "pause-long", "partition", "restart-master"})
+#: Data faults after which the master does not come back by itself (the harness restarts or heals it only
+#: once a new master is in place).
+MASTER_GONE = frozenset({"kill", "partition"})
 #: Raw failovers: their async-mode loss is bounded.
 RAW_FAILOVERS = frozenset({"sentinel-failover", "cluster-failover"})
 _KEYS = {"count": "a", "b": "b"}
@@ -120,6 +126,9 @@ class Checker:
     hold_budget: float = 10.0
     async_failover_loss_bound: int = 0
     lag_grace: float = 1.0
+    #: Sentinel ``failover-timeout`` in seconds: a Sentinel retries a failover that its leader did not
+    #: finish only after twice this.
+    failover_timeout: float = 6.0
     started: float = 0.0
 
     def check(self, ops: Iterable[Op], faults: Sequence[FaultRecord]) -> Verdict:
@@ -267,7 +276,23 @@ class _UserCheck:
                 return "error on the isolated side of a partition"
             if event.outage >= self.checker.hold_budget:
                 return f"error during {event.kind}, whose outage exceeds the hold budget"
+            if self._leaderless(fault):
+                return (
+                    f"error during {event.kind} with a Sentinel killed: a retried failover exceeds the budget"
+                )
         return ""
+
+    def _leaderless(self, fault: FaultRecord) -> bool:
+        """A master that does not come back by itself (killed, or cut off) while a Sentinel is killed: if
+        that Sentinel led the failover, the others retry only after twice ``failover-timeout``, so the outage
+        is the fault's own plus that wait."""
+        if fault.event.kind not in MASTER_GONE:
+            return False
+        outage = fault.event.outage + 2 * self.checker.failover_timeout
+        return outage >= self.checker.hold_budget and any(
+            other.event.kind == "kill-sentinel" and other.start <= fault.end and fault.start <= other.end
+            for other in self.faults
+        )
 
     def _overlapping(self, op: Op) -> list[FaultRecord]:
         return [f for f in self.faults if f.start <= op.end and op.start <= f.end]

@@ -36,7 +36,7 @@ from ._chaos_history import FaultRecord, History, Op
 from ._chaos_schedule import DATA_FAULTS, SOFT_FAULTS, FaultEvent, Schedule, TopologyKind
 from ._chaos_users import Crowd
 from ._cluster import ClusterTopology
-from ._sentinel import SentinelTopology
+from ._sentinel import SentinelSettings, SentinelTopology
 
 __all__ = [
     "DATA_FAULTS",
@@ -243,6 +243,7 @@ class Campaign:
             durability=self.durability,
             hold_budget=self.hold_budget,
             async_failover_loss_bound=self._loss_bound(),
+            failover_timeout=SentinelSettings().failover_timeout_ms / 1000,
             started=started,
         )
         verdict = checker.check(history.ops, history.faults)
