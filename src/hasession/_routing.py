@@ -85,6 +85,13 @@ def error_from_reply(message: str) -> StoreError:
 class Router:
     """Base router: the address of a single, fixed node."""
 
+    #: Whether replies count only while a read lease holds (see :meth:`leased`).
+    lease = False
+
+    def leased(self, now: float) -> bool:
+        """Whether a reply read at ``now`` came from the only master (always, without a lease)."""
+        return True
+
     @property
     def generation(self) -> int:
         """Bumped whenever the master moves."""

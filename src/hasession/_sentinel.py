@@ -20,6 +20,10 @@ States and the rules that move between them (one line per transition in ``_TRANS
                                                      that started before the switch was announced),
                                                      and for a configuration epoch older than the
                                                      newest one seen: never go back to an older master.
+                                                     An avoided master is taken back only when the
+                                                     failover was undone: a majority of Sentinels name
+                                                     it at the newest epoch, and the candidate is no
+                                                     master (a leader that died mid-way).
     SWITCHING    -- (time)            --> UNKNOWN    after SWITCH_SECONDS without news.
 
 Discovery follows Redis's Sentinel client guidelines: the candidate first; then every Sentinel is
@@ -29,6 +33,16 @@ after ``ROLE`` on it says master (the Sentinel that named it moves to the front)
 Sentinel matters after a partition heals: the Sentinel that was cut off with the old master still
 names it, and the old master still says master until it is demoted, but a newer epoch wins. When
 no Sentinel answers, the last known master is used after its ``ROLE`` says master.
+
+The read lease (``replicated`` durability). A process cut off with the old master by a partition
+hears nothing from the Sentinels on the other side, and the old master keeps answering until it is
+demoted: it would serve sessions that the other side has since changed. So in ``replicated``
+durability a master is only used under a lease. The watchers ask every Sentinel for its view of the
+master (``SENTINEL MASTER``) several times a second; a Sentinel that names our master, not flagged
+down, with no ping outstanding for ``x`` ms, cannot judge it down before ``down-after - x`` ms from
+when we asked. While enough Sentinels vouch for it that fewer than ``quorum`` could have judged it
+down, no failover can have started: the master is the only one. When the lease lapses (this side
+was cut off), operations are held, and fail closed past the hold budget.
 """
 
 from __future__ import annotations
@@ -43,7 +57,7 @@ from ._exceptions import FailoverInProgress, MasterNotFound, StoreError, StoreUn
 from ._routing import Discover, Hold, NoScript, Plan, Router, Send, role_of
 from ._topology import Address
 
-__all__ = ["MasterView", "SentinelRouter", "config_epoch", "parse_event"]
+__all__ = ["MasterView", "SentinelRouter", "Vouch", "config_epoch", "lease_until", "parse_event", "vouch"]
 
 SWITCH_SECONDS = 15.0
 AVOID_SECONDS = 15.0
@@ -85,6 +99,8 @@ class Found:
     address: Address
     #: The Sentinel configuration epoch that named it (-1: not named by a Sentinel's answer).
     epoch: int = -1
+    #: A master we avoid, taken back because the failover that replaced it was undone.
+    reverted: bool = False
 
 
 Event = Lost | Begun | Switched | Aborted | Found
@@ -108,6 +124,49 @@ class MasterView:
     generation: int = 0
     #: The newest Sentinel configuration epoch seen: a master named under an older one is refused.
     epoch: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Vouch:
+    """One Sentinel's view of the master, as of a ``SENTINEL MASTER`` reply."""
+
+    address: Address
+    epoch: int
+    quorum: int
+    #: Monotonic time until which this Sentinel cannot have judged the master down (0: it does).
+    until: float
+
+
+#: Seconds taken off every lease for the time a reply takes to reach us and be read.
+LEASE_MARGIN = 0.05
+#: How often a watcher asks its Sentinel (a lease lasts ``down-after-milliseconds``).
+LEASE_POLL = 0.1
+
+
+def vouch(reply: object, asked_at: float) -> Vouch | None:
+    """What a ``SENTINEL MASTER`` reply, asked for at ``asked_at``, says for the lease."""
+    fields = _fields(reply)
+    try:
+        address = Address(fields["ip"], int(fields["port"]))
+        down_after, pending = int(fields["down-after-milliseconds"]), int(fields.get("last-ping-sent", 0))
+        quorum, epoch = int(fields["quorum"]), int(fields.get("config-epoch", -1))
+    except (KeyError, ValueError):
+        return None
+    flags = set(fields.get("flags", "").split(","))
+    healthy = not flags & {"s_down", "o_down", "failover_in_progress", "disconnected"}
+    until = asked_at + (down_after - pending) / 1000 - LEASE_MARGIN if healthy else 0.0
+    return Vouch(address, epoch, quorum, until)
+
+
+def lease_until(vouches: list[Vouch], view: MasterView, sentinels: int) -> float:
+    """Until when ``view``'s master is the only one: enough Sentinels vouch for it that fewer
+    than a quorum can have judged it down (and a majority, which any failover needs)."""
+    mine = sorted(
+        (v.until for v in vouches if v.address == view.address and v.epoch >= view.epoch), reverse=True
+    )
+    quorum = max((v.quorum for v in vouches), default=sentinels)
+    needed = max(sentinels // 2 + 1, sentinels - quorum + 1)
+    return mine[needed - 1] if len(mine) >= needed else 0.0
 
 
 def _lost(v: MasterView, e: Lost, now: float) -> MasterView:
@@ -151,7 +210,7 @@ def _aborted(v: MasterView, e: Aborted, now: float) -> MasterView:
 
 
 def _found(v: MasterView, e: Found, now: float) -> MasterView:
-    if e.address == v.avoid and now < v.avoid_until:
+    if e.address == v.avoid and now < v.avoid_until and not e.reverted:
         return v  # a lookup that began before Sentinel announced the switch: stale
     if e.epoch < v.epoch and e.epoch >= 0:
         return v  # named by a Sentinel that has not heard of a newer failover yet
@@ -162,6 +221,7 @@ def _found(v: MasterView, e: Found, now: float) -> MasterView:
         address=e.address,
         last=e.address,
         hint=None,
+        avoid=None if e.reverted else v.avoid,
         since=now,
         generation=v.generation + moved,
         epoch=max(v.epoch, e.epoch),
@@ -258,51 +318,77 @@ def _is_master(address: Address) -> Flow[bool]:
 
 #: A Sentinel's answer: the master it names, its configuration epoch, and the Sentinel's index.
 Named = tuple[Address, int, int]
+#: What discovery found: the master, the index of the Sentinel that named it (-1: none), the epoch
+#: (-1: none), and a fourth element ``True`` when it is an avoided master taken back on purpose.
+Discovered = tuple[Address, int, int] | tuple[Address, int, int, bool]
 
 
-def _ask_sentinels(sentinels: tuple[Address, ...], name: str) -> Flow[list[Named]]:
-    """Every Sentinel's answer, newest configuration epoch first (then in the Sentinels' order)."""
+def _ask_sentinels(sentinels: tuple[Address, ...], name: str) -> Flow[tuple[list[Named], bool]]:
+    """Every Sentinel's answer, newest configuration epoch first (then in the Sentinels' order),
+    and whether any of them is running a failover of the master."""
     named: list[Named] = []
+    busy = False
     for i, sentinel in enumerate(sentinels):
         lookup = ("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
         try:
             address, master = yield _ask(sentinel, lookup, ("SENTINEL", "MASTER", name))
+            busy = busy or "failover_in_progress" in _fields(master).get("flags", "")
             if address:
                 named.append((_addr(*(text(p) for p in address)), config_epoch(master), i))  # type: ignore[attr-defined]
         except (StoreError, TypeError, ValueError):  # down, frozen, or does not know the name
             continue
-    return sorted(named, key=lambda n: (-n[1], n[2]))
+    return sorted(named, key=lambda n: (-n[1], n[2])), busy
 
 
 def config_epoch(reply: object) -> int:
-    """The ``config-epoch`` in a ``SENTINEL MASTER`` reply (a flat field/value list, or redis-py's dict)."""
+    """The ``config-epoch`` in a ``SENTINEL MASTER`` reply."""
+    return int(_fields(reply).get("config-epoch", -1))
+
+
+def _fields(reply: object) -> dict[str, str]:
+    """A ``SENTINEL MASTER`` reply (a flat field/value list, or redis-py's dict) as a dict."""
     if isinstance(reply, dict):
-        fields = {text(k): text(v) for k, v in reply.items()}
-    else:
-        items = [text(p) for p in reply] if isinstance(reply, list) else []
-        fields = dict(zip(items[::2], items[1::2], strict=False))
-    return int(fields.get("config-epoch", -1))
+        return {text(k): text(v) for k, v in reply.items()}
+    items = [text(p) for p in reply] if isinstance(reply, list) else []
+    return dict(zip(items[::2], items[1::2], strict=False))
 
 
 def discover(
     sentinels: tuple[Address, ...], name: str, view: MasterView, now: float
-) -> Flow[tuple[Address, int, int] | None]:
-    """Find the master; returns it, the index of the Sentinel that named it (-1: none), and the
-    configuration epoch it was named under (-1: not named by a Sentinel)."""
+) -> Flow[Discovered | None]:
+    """Find the master (see :data:`Discovered`)."""
     avoid = view.avoid if now < view.avoid_until else None
-    if view.hint is not None and view.hint != avoid and (yield from _is_master(view.hint)):
-        return view.hint, -1, -1
-    named = yield from _ask_sentinels(sentinels, name)
+    candidate_failed = False
+    if view.hint is not None and view.hint != avoid:
+        if (yield from _is_master(view.hint)):
+            return view.hint, -1, -1
+        candidate_failed = True
+    named, busy = yield from _ask_sentinels(sentinels, name)
     tried: set[Address] = set()
+    reverted = candidate_failed and not busy and _reverted(named, avoid, len(sentinels))
     for address, epoch, index in named:
-        if address == avoid or address in tried or epoch < view.epoch:
+        if (address == avoid and not reverted) or address in tried or epoch < view.epoch:
             continue
         tried.add(address)
         if (yield from _is_master(address)):
-            return address, index, epoch
+            # a fourth element tells the router that the avoided master was taken back on purpose
+            return (address, index, epoch, True) if address == avoid else (address, index, epoch)
     if not named and view.last is not None and view.last != avoid and (yield from _is_master(view.last)):
         return view.last, -1, -1
     return None
+
+
+def _reverted(named: list[Named], avoid: Address | None, sentinels: int) -> bool:
+    """Whether a failover we heard begin was undone: a majority of the Sentinels names the old
+    master at the newest epoch any of them reports, and (checked by the caller) no Sentinel that
+    answers is running a failover and the candidate is no master. A leader Sentinel that dies
+    mid-way leaves exactly that: the others never heard of its failover, and turn the candidate
+    back into a replica. While the leader runs it, its ``SENTINEL MASTER`` flags say
+    ``failover_in_progress``, and the candidate may not have become master yet."""
+    if avoid is None or not named:
+        return False
+    top = named[0][1]
+    return sum(1 for address, epoch, _ in named if address == avoid and epoch == top) > sentinels // 2
 
 
 def replica_read(
@@ -339,10 +425,14 @@ def fresh_replicas(reply: object, max_staleness: float) -> list[Address]:
 class SentinelRouter(Router):
     """Routes every batch to the master that Sentinel names and ROLE confirms."""
 
-    def __init__(self, sentinels: tuple[Address, ...], master_name: str) -> None:
+    def __init__(self, sentinels: tuple[Address, ...], master_name: str, *, lease: bool = False) -> None:
         self.sentinels = sentinels
         self.master_name = master_name
         self.view = MasterView()
+        #: Whether the master is only used under a read lease (``replicated`` durability).
+        self.lease = lease
+        self._vouches: dict[Address, Vouch] = {}
+        self._lease_until = 0.0
         self._dropped: list[Address] = []
 
     @property
@@ -356,6 +446,8 @@ class SentinelRouter(Router):
     def plan(self, batch: Batch, now: float) -> Plan:
         view = self.view
         if view.state is State.KNOWN and view.address is not None:
+            if not self.leased(now):
+                return Hold(LEASE_POLL)  # cut off from the Sentinels: the master may be replaced
             return Send(view.address)
         if view.state is State.SWITCHING and now - view.since < SWITCH_SECONDS and view.hint is None:
             return Hold(PROBE_SECONDS * 5)
@@ -367,6 +459,20 @@ class SentinelRouter(Router):
         self.view = transition(old, event, now)
         if old.address is not None and self.view.address != old.address:
             self._dropped.append(old.address)
+        self._lease_until = lease_until(list(self._vouches.values()), self.view, len(self.sentinels))
+
+    def leased(self, now: float) -> bool:
+        return not self.lease or now < self._lease_until
+
+    def vouched(self, sentinel: Address, found: Vouch | None, now: float) -> bool:
+        """Record a Sentinel's view of the master; ``True`` when that renewed a lapsed lease."""
+        lapsed = now >= self._lease_until
+        if found is None:
+            self._vouches.pop(sentinel, None)
+        else:
+            self._vouches[sentinel] = found
+        self._lease_until = lease_until(list(self._vouches.values()), self.view, len(self.sentinels))
+        return lapsed and now < self._lease_until
 
     def failed(self, address: Address, error: StoreError, now: float) -> None:
         if isinstance(error, StoreUnavailable) and not _harmless(error):
@@ -379,10 +485,11 @@ class SentinelRouter(Router):
             raise MasterNotFound(
                 f"no Sentinel of {len(self.sentinels)} named a reachable master {self.master_name!r}"
             )
-        address, index, epoch = cast("tuple[Address, int, int]", result)
+        found = cast("Discovered", result)
+        address, index, epoch, reverted = found[0], found[1], found[2], len(found) > 3
         if index > 0:  # the Sentinel that answered goes first next time
             self.sentinels = (self.sentinels[index], *self.sentinels[:index], *self.sentinels[index + 1 :])
-        self.apply(Found(address, epoch), now)
+        self.apply(Found(address, epoch, reverted=reverted), now)
 
     def heard_epoch(self, epoch: int, now: float) -> None:
         """A Sentinel reports configuration ``epoch``: newer than our master's, so look again.

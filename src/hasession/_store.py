@@ -153,12 +153,15 @@ class Stats:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def make_router(topology: Topology) -> Router:
-    """The router for a topology."""
+def make_router(config: StoreConfig) -> Router:
+    """The router for a store's topology."""
+    topology = config.topology
     if isinstance(topology, Standalone):
         return StandaloneRouter(topology.address or Address("unix", 0))
     if isinstance(topology, Sentinel):
-        return SentinelRouter(topology.sentinels, topology.master_name)
+        # replicated durability never reads a master that may have been replaced (a partition)
+        lease = config.durability.mode == "replicated" and config.sentinel_events
+        return SentinelRouter(topology.sentinels, topology.master_name, lease=lease)
     if isinstance(topology, Cluster):
         from ._cluster import ClusterRouter
 
@@ -182,7 +185,7 @@ class StoreBase:
             policy=config.session,
             durability=config.durability,
         )
-        self._router = make_router(config.topology)
+        self._router = make_router(config)
         #: The canary token last seen. It is checked at start, after every recovery, and every
         #: CANARY_SECONDS (a restarted server is reconnected to silently), but not on Cluster,
         #: where one key cannot watch every primary.

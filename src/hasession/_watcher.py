@@ -8,8 +8,10 @@ load) cannot delay the fence, which is applied to the router under its lock the 
 read. The store is then woken (thread-safely) to drop its connections to the old master and to
 re-plan held operations.
 
-Each watcher also asks its Sentinel for the configuration epoch on every (re)subscription: events
-published while it was cut off (a partition) are never delivered.
+Each watcher also asks its Sentinel for its view of the master (``SENTINEL MASTER``) on every
+(re)subscription, since events published while it was cut off (a partition) are never delivered:
+a newer configuration epoch sends the store back to discovery. In ``replicated`` durability it asks
+several times a second, to keep the read lease (see :mod:`hasession._sentinel`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from redis.exceptions import RedisError
 
 from ._commands import text
 from ._redis import sentinel_pool
-from ._sentinel import Event, SentinelRouter, config_epoch, parse_event, sentinel_peers
+from ._sentinel import LEASE_POLL, Event, SentinelRouter, config_epoch, parse_event, sentinel_peers, vouch
 from ._topology import Address, Sentinel
 
 __all__ = ["SentinelWatcher", "Watchers"]
@@ -78,13 +80,17 @@ class Watchers:
             self._router.apply(event, time.monotonic())
         self._wake()
 
-    def heard_epoch(self, epoch: int) -> None:
+    def heard_master(self, sentinel: Address, reply: object, asked_at: float) -> None:
+        """A Sentinel's ``SENTINEL MASTER`` reply, to a question asked at ``asked_at``."""
+        epoch = config_epoch(reply)
         with self._guard:
             before = self._router.view
             self._router.heard_epoch(epoch, time.monotonic())
-            changed = self._router.view is not before
-        if changed:
+            newer = self._router.view is not before
+            renewed = self._router.lease and self._router.vouched(sentinel, vouch(reply, asked_at), asked_at)
+        if newer:
             log.info("hasession: a Sentinel reports a newer configuration (epoch %d): looking again", epoch)
+        if newer or renewed:
             self._wake()
 
     def learned(self, peers: tuple[Address, ...]) -> None:
@@ -118,15 +124,20 @@ class SentinelWatcher:
     def _follow(self) -> None:
         host = self._host
         name = host._router.master_name
+        poll = LEASE_POLL if host._router.lease else _POLL_SECONDS
         pool = sentinel_pool(host._topology, self.address)
         client: Any = redis.Redis(connection_pool=pool)
         pubsub: Any = client.pubsub(ignore_subscribe_messages=True)
         try:
             host.learned(sentinel_peers(client.execute_command("SENTINEL", "SENTINELS", name)))
             pubsub.psubscribe("*")
-            host.heard_epoch(config_epoch(client.execute_command("SENTINEL", "MASTER", name)))
+            next_ask = 0.0
             while not host._stop.is_set():
-                message = pubsub.get_message(timeout=_POLL_SECONDS)
+                if time.monotonic() >= next_ask:  # once per subscription; continuously under a lease
+                    asked = time.monotonic()
+                    host.heard_master(self.address, client.execute_command("SENTINEL", "MASTER", name), asked)
+                    next_ask = asked + LEASE_POLL if host._router.lease else float("inf")
+                message = pubsub.get_message(timeout=poll)
                 if message is not None and message["type"] == "pmessage":
                     self._on_message(text(message["channel"]), text(message["data"]))
         finally:

@@ -235,6 +235,45 @@ def test_all_sentinels_down_keeps_serving(
     assert isinstance(caught.value.__cause__, hasession.MasterNotFound)
 
 
+def test_replicated_reads_need_a_majority_of_sentinels(
+    replicated_sentinel: SentinelTopology, make_store: Any, crowd: Any
+) -> None:
+    """In replicated durability a master is read only while enough Sentinels vouch for it: a
+    process cut off from them cannot tell whether the others have promoted a replica. Async
+    durability keeps serving from the last known master."""
+    topology = replicated_sentinel
+    durable = make_store(
+        topology.url,
+        durability=DurabilityPolicy(mode="replicated", replicas=1),
+        retry=RetryPolicy(hold_budget=0.5),
+    )
+    fast = make_store(topology.url)
+    cookie = str(durable.save(_with(durable, owner="me")).value)
+    assert durable.load(cookie)["owner"] == "me"
+    topology.kill_sentinel(0)
+    assert durable.load(cookie)["owner"] == "me"  # two of three still vouch
+    topology.kill_sentinel(1)  # their vouches run out within down-after-milliseconds
+    wait_until(lambda: not _loads(durable, cookie), timeout=10, message="the lease to lapse")
+    with pytest.raises(hasession.StoreUnavailable):  # held, then fails closed
+        durable.load(cookie)
+    assert fast.load(cookie)["owner"] == "me"
+    topology.restart_sentinel(1)
+    wait_until(lambda: _loads(durable, cookie), timeout=15, message="the lease to come back")
+
+
+def _with(store: Any, **data: Any) -> Any:
+    session = store.open(None)
+    session.update(data)
+    return session
+
+
+def _loads(store: Any, cookie: str) -> bool:
+    try:
+        return bool(store.load(cookie)["owner"] == "me")
+    except hasession.StoreUnavailable:
+        return False
+
+
 def test_partitioned_master_loses_no_acknowledged_write(
     proxied_sentinel: SentinelTopology, make_store: Any, crowd: Any
 ) -> None:

@@ -21,6 +21,7 @@ from hasession._routing import Discover, Hold, NoScript, Send, error_from_reply
 from hasession._sentinel import (
     _TRANSITIONS,
     AVOID_SECONDS,
+    LEASE_MARGIN,
     SWITCH_SECONDS,
     Aborted,
     Begun,
@@ -31,11 +32,14 @@ from hasession._sentinel import (
     SentinelRouter,
     State,
     Switched,
+    Vouch,
     discover,
     fresh_replicas,
+    lease_until,
     parse_event,
     replica_read,
     transition,
+    vouch,
 )
 from hasession._topology import Address
 
@@ -231,8 +235,10 @@ def run(flow: Flow[Any], answers: Answers) -> tuple[list[tuple[Address, tuple[An
         if isinstance(answer, StoreError):
             value, error = None, answer
         elif len(batch.commands) == 2:  # get-master-addr-by-name, then SENTINEL MASTER
-            address, epoch = answer if isinstance(answer, tuple) else (answer, 0)
-            value, error = [address, [b"name", NAME.encode(), b"config-epoch", str(epoch).encode()]], None
+            address, epoch, *flags = answer if isinstance(answer, tuple) else (answer, 0)
+            state = [b"name", NAME.encode(), b"config-epoch", str(epoch).encode()]
+            state += [b"flags", ",".join(["master", *flags]).encode()]
+            value, error = [address, state], None
         else:
             value, error = [answer], None
 
@@ -559,3 +565,125 @@ def test_new_sentinels_are_asked_last_and_once() -> None:
     router = SentinelRouter(known, "mymaster")
     router.add_sentinels((Address("10.0.0.2", 26379), Address("10.0.0.3", 26379), Address("10.0.0.3", 26379)))
     assert router.sentinels == (*known, Address("10.0.0.3", 26379))
+
+
+# -- the read lease (replicated durability) -----------------------------------------------------
+
+
+def _master_state(
+    address: Address, *, flags: str = "master", pending_ms: int = 0, epoch: int = 0
+) -> list[bytes]:
+    info = {
+        "name": NAME,
+        "ip": address.host,
+        "port": address.port,
+        "flags": flags,
+        "last-ping-sent": pending_ms,
+        "down-after-milliseconds": 1000,
+        "quorum": 2,
+        "config-epoch": epoch,
+    }
+    return [str(part).encode() for item in info.items() for part in item]
+
+
+def test_a_sentinel_vouches_until_it_could_judge_the_master_down() -> None:
+    assert vouch(_master_state(M1), NOW) == Vouch(M1, 0, 2, NOW + 1.0 - LEASE_MARGIN)
+    later = vouch(_master_state(M1, pending_ms=400), NOW)  # a ping has waited 400 ms already
+    assert later is not None
+    assert later.until == pytest.approx(NOW + 0.6 - LEASE_MARGIN)
+    for flags in ("master,s_down", "master,o_down", "master,failover_in_progress"):
+        judged = vouch(_master_state(M1, flags=flags), NOW)
+        assert judged is not None
+        assert judged.until == 0.0
+    assert vouch([b"name", b"x"], NOW) is None
+
+
+def _leased_router() -> SentinelRouter:
+    router = SentinelRouter(SENTINELS, NAME, lease=True)
+    router.discovered((M1, 0, 3), NOW)
+    return router
+
+
+def test_without_a_lease_the_master_is_not_used() -> None:
+    router = _leased_router()
+    assert isinstance(router.plan(GET, NOW), Hold)
+    assert not router.vouched(S1, vouch(_master_state(M1, epoch=3), NOW), NOW)  # one of three is not enough
+    assert isinstance(router.plan(GET, NOW), Hold)
+    assert router.vouched(S2, vouch(_master_state(M1, epoch=3), NOW), NOW)  # a majority: renewed
+    assert router.plan(GET, NOW + 0.5) == Send(M1)
+    assert isinstance(router.plan(GET, NOW + 1.0), Hold)  # nobody vouched again: cut off, maybe replaced
+
+
+def test_only_vouches_for_our_master_and_epoch_count() -> None:
+    router = _leased_router()
+    router.vouched(S1, vouch(_master_state(M1, epoch=3), NOW), NOW)
+    router.vouched(S2, vouch(_master_state(R1, epoch=4), NOW), NOW)  # another master
+    router.vouched(S3, vouch(_master_state(M1, epoch=2), NOW), NOW)  # an older configuration
+    assert isinstance(router.plan(GET, NOW), Hold)
+    router.vouched(S2, vouch(_master_state(M1, flags="master,s_down", epoch=3), NOW), NOW)
+    assert isinstance(router.plan(GET, NOW), Hold)  # judged down is no vouch
+    router.vouched(S2, vouch(_master_state(M1, epoch=3), NOW), NOW)
+    assert router.plan(GET, NOW) == Send(M1)
+
+
+def test_lease_needs_enough_sentinels_that_fewer_than_a_quorum_can_judge_down() -> None:
+    view = MasterView(state=State.KNOWN, address=M1, epoch=0)
+    one = Vouch(M1, 0, 1, NOW + 1)  # quorum 1: a single Sentinel may start a failover
+    assert lease_until([one, one], view, 3) == 0.0
+    assert lease_until([one, one, replace(one, until=NOW + 2)], view, 3) == NOW + 1
+    two = Vouch(M1, 0, 2, NOW + 1)
+    assert lease_until([two, replace(two, until=NOW + 3)], view, 3) == NOW + 1
+
+
+# -- a failover that is undone -------------------------------------------------------------------
+
+
+def test_an_undone_failover_gives_the_old_master_back() -> None:
+    """The leader Sentinel died mid-way: the others never heard of its failover, name the old
+    master at the same epoch, and turn the candidate back into a replica."""
+    view = MasterView(state=State.SWITCHING, hint=R1, avoid=M1, avoid_until=NOW + 15, last=M1, epoch=3)
+    answers = {
+        (R1, "ROLE"): REPLICA_ROLE,  # the candidate, converted back
+        (S2, "SENTINEL"): (named(M1), 3),
+        (S3, "SENTINEL"): (named(M1), 3),
+        (M1, "ROLE"): MASTER_ROLE,
+    }
+    asked, found = run(discover(SENTINELS, NAME, view, NOW), answers)
+    assert asked == [(R1, ROLE), (S1, ASK), (S2, ASK), (S3, ASK), (M1, ROLE)]
+    assert found == (M1, 1, 3, True)
+    router = SentinelRouter(SENTINELS, NAME)
+    router.view = view
+    router.discovered(found, NOW)
+    assert router.plan(GET, NOW) == Send(M1)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        # the candidate is the master now: the failover goes on
+        {(R1, "ROLE"): MASTER_ROLE, (S2, "SENTINEL"): (named(M1), 3), (S3, "SENTINEL"): (named(M1), 3)},
+        # only one Sentinel still names the old master
+        {(R1, "ROLE"): REPLICA_ROLE, (S2, "SENTINEL"): (named(M1), 3), (M1, "ROLE"): MASTER_ROLE},
+        # the leader is still running the failover: the candidate is not promoted yet
+        {
+            (R1, "ROLE"): REPLICA_ROLE,
+            (S1, "SENTINEL"): (named(M1), 3, "failover_in_progress"),
+            (S2, "SENTINEL"): (named(M1), 3),
+            (S3, "SENTINEL"): (named(M1), 3),
+            (M1, "ROLE"): MASTER_ROLE,
+        },
+        # a newer epoch names another master
+        {
+            (R1, "ROLE"): REPLICA_ROLE,
+            (S1, "SENTINEL"): (named(R2), 4),
+            (S2, "SENTINEL"): (named(M1), 3),
+            (S3, "SENTINEL"): (named(M1), 3),
+            (M1, "ROLE"): MASTER_ROLE,
+        },
+    ],
+    ids=["candidate-promoted", "no-majority", "failover-running", "newer-epoch"],
+)
+def test_the_old_master_stays_avoided_while_the_failover_may_go_on(answers: Answers) -> None:
+    view = MasterView(state=State.SWITCHING, hint=R1, avoid=M1, avoid_until=NOW + 15, last=M1, epoch=3)
+    _, found = run(discover(SENTINELS, NAME, view, NOW), answers)
+    assert found is None or found[0] != M1

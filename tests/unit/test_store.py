@@ -15,17 +15,29 @@ from hasession._topology import Address, Cluster, Sentinel, Standalone
 KEYS = (Secret("k" * 32),)
 
 
+def _config(topology: Standalone | Sentinel | Cluster, **options: object) -> StoreConfig:
+    return StoreConfig(topology=topology, secret_keys=KEYS, **options)  # type: ignore[arg-type]
+
+
 def test_each_topology_gets_its_router() -> None:
     address = Address("h", 6379)
-    assert isinstance(make_router(Standalone(address=address)), StandaloneRouter)
-    sentinel = make_router(Sentinel(sentinels=(Address("s", 26379),), master_name="mymaster"))
+    assert isinstance(make_router(_config(Standalone(address=address))), StandaloneRouter)
+    sentinel = make_router(_config(Sentinel(sentinels=(Address("s", 26379),), master_name="mymaster")))
     assert isinstance(sentinel, SentinelRouter)
     assert sentinel.master_name == "mymaster"
-    assert isinstance(make_router(Cluster(seeds=(address,))), ClusterRouter)
+    assert not sentinel.lease
+    assert isinstance(make_router(_config(Cluster(seeds=(address,)))), ClusterRouter)
+
+
+def test_replicated_durability_reads_sentinel_masters_under_a_lease() -> None:
+    topology = Sentinel(sentinels=(Address("s", 26379),), master_name="mymaster")
+    router = make_router(_config(topology, durability={"mode": "replicated", "replicas": 1}))
+    assert isinstance(router, SentinelRouter)
+    assert router.lease
 
 
 def test_a_unix_socket_store_routes_to_one_fixed_node() -> None:
-    router = make_router(Standalone(unix_path="/tmp/redis.sock"))
+    router = make_router(_config(Standalone(unix_path="/tmp/redis.sock")))
     assert isinstance(router.plan(None, 0.0), Send)  # type: ignore[arg-type]
 
 

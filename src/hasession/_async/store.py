@@ -230,7 +230,10 @@ class AsyncSessionStore(SentinelOps, StoreBase):
                         await self._discover(plan)
                         continue
                     address = plan.address
-                    return await self._send_following_ask(address, batch), retry
+                    replies = await self._send_following_ask(address, batch)
+                    if self._router.lease and not self._router.leased(time.monotonic()):
+                        raise FailoverInProgress(f"{address}: the read lease lapsed before the reply came")
+                    return replies, retry
                 except StoreError as exc:
                     held_since = held_since or self._enter_hold(now)
                     if fallback is not None and isinstance(exc, (MasterNotFound, FailoverInProgress)):

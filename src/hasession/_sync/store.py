@@ -225,7 +225,10 @@ class SessionStore(SentinelOps, StoreBase):
                         self._discover(plan)
                         continue
                     address = plan.address
-                    return self._send_following_ask(address, batch), retry
+                    replies = self._send_following_ask(address, batch)
+                    if self._router.lease and not self._router.leased(time.monotonic()):
+                        raise FailoverInProgress(f"{address}: the read lease lapsed before the reply came")
+                    return replies, retry
                 except StoreError as exc:
                     held_since = held_since or self._enter_hold(now)
                     if fallback is not None and isinstance(exc, (MasterNotFound, FailoverInProgress)):
