@@ -30,6 +30,7 @@ from ._exceptions import (
     StoreUnavailable,
     TamperedSession,
     UndecodableSession,
+    UnsafeSessionFormat,
 )
 from ._flows import SaveResult, SessionInfo
 from ._session import Session
@@ -82,6 +83,7 @@ __all__ = [
     "TamperedSession",
     "Topology",
     "UndecodableSession",
+    "UnsafeSessionFormat",
     "__version__",
     "delete_cookie_header",
     "parse_url",

@@ -9,6 +9,7 @@ The tree::
         + TamperedSession         a cookie or stored value failed its signature / tag
         + UndecodableSession      stored bytes are not valid session data
         + SessionTooLarge         the encoded session exceeds ``max_size``
+        + UnsafeSessionFormat     another library's session needs pickle to read: refused
       x StoreError
         + StoreUnavailable        (.attempts, .retry_after) nothing more to try within the hold budget
           - MasterNotFound        no Sentinel knows a master, or none answered
@@ -54,6 +55,7 @@ __all__ = [
     "StoreUnavailable",
     "TamperedSession",
     "UndecodableSession",
+    "UnsafeSessionFormat",
 ]
 
 
@@ -80,6 +82,14 @@ class SessionDataError(SessionError):
         self.payload = payload
         #: The underlying exception, when there is one.
         self.original_error = original_error
+
+
+class UnsafeSessionFormat(SessionDataError):
+    """Another library's stored session is a pickle (or needs one to read), so
+    :mod:`hasession.migrate` refuses it: unpickling data from Redis runs whatever code it holds.
+
+    .. versionadded:: 0.1
+    """
 
 
 class TamperedSession(SessionDataError):

@@ -9,17 +9,24 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._config import CookieOptions
 from ._exceptions import ConcurrentUpdate, InsecureCookieWarning, StoreError, StoreUnavailable
 from ._session import Session
 
+if TYPE_CHECKING:
+    from .migrate import Migration
+
 __all__ = [
+    "Adoption",
     "CallSite",
     "ErrorAnswer",
     "SecureCookieOverHttp",
+    "adopt",
+    "adoptable",
     "answer_for",
     "check_cookie_options",
     "log_store_error",
@@ -158,3 +165,47 @@ class SecureCookieOverHttp:
                 "make the server trust its X-Forwarded-Proto header (e.g. uvicorn --proxy-headers "
                 "--forwarded-allow-ips=...).",
             )
+
+
+# -- migration from another library (hasession.migrate) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Adoption:
+    """A session whose data this request copied from another library's store."""
+
+    migration: Migration
+    old_cookie: str
+
+    def finish(self, cookie_name: str) -> str | None:
+        """Once the new session is saved: delete the old one if configured, and return the
+        ``Set-Cookie`` value that expires the old cookie (None if hasession reuses its name)."""
+        if self.migration.delete_old:
+            self.migration.reader.delete(self.old_cookie)
+        return self.migration.expire_old_cookie(cookie_name)
+
+
+def adoptable(session: Session, cookies: Mapping[str, str], migration: Migration | None) -> str | None:
+    """The old library's cookie, when this request should try a migration (no I/O): the request
+    has no valid hasession cookie and does carry the old one."""
+    if migration is None or session.sid is not None:
+        return None
+    return cookies.get(migration.reader.cookie_name) or None
+
+
+def adopt(session: Session, old_cookie: str, migration: Migration) -> Adoption | None:
+    """Copy the old session's data into the new ``session`` (blocking I/O: async adapters run
+    this in a thread). The session is then modified, so the adapter saves it and sets the
+    hasession cookie, and later requests no longer try the old store."""
+    try:
+        data = migration.reader.read(old_cookie)
+    except Exception as exc:  # the old store's errors (its client, its format) must not fail the request
+        log.error("hasession: could not migrate a session from %s: %r", type(migration.reader).__name__, exc)
+        return None
+    if not data:
+        return None
+    session.update(data)
+    if migration.user_id is not None:
+        session.user_id = migration.user_id(data)
+    log.info("hasession: migrated a session from %s", type(migration.reader).__name__)
+    return Adoption(migration, old_cookie)

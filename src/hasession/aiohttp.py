@@ -17,6 +17,7 @@ call :func:`get_session` and change the session *before* preparing such a respon
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -27,14 +28,18 @@ from aiohttp.typedefs import Handler
 
 from . import AsyncSessionStore, CookieOptions, Session, StoreError, set_cookie_header
 from ._web import (
+    Adoption,
     CallSite,
     SecureCookieOverHttp,
+    adopt,
+    adoptable,
     answer_for,
     check_cookie_options,
     log_store_error,
     session_used,
     vary_cookie,
 )
+from .migrate import Migration
 
 __all__ = [
     "STORE_KEY",
@@ -55,6 +60,7 @@ ErrorHook: TypeAlias = Callable[[StoreError, web.Request], web.StreamResponse | 
 
 _SESSION = web.RequestKey("hasession_session", Session)
 _STORE = web.RequestKey("hasession_store", AsyncSessionStore)
+_ADOPTION = web.RequestKey("hasession_adoption", Adoption)
 
 
 class SessionMiddleware:
@@ -75,6 +81,7 @@ class SessionMiddleware:
         *,
         cookie: CookieOptions = CookieOptions(),  # noqa: B008 - frozen value object
         on_error: ErrorHook | None = None,
+        migrate_from: Migration | None = None,
     ) -> None:
         #: The session store.
         self.store = store
@@ -83,10 +90,16 @@ class SessionMiddleware:
         self.cookie = check_cookie_options(cookie, origin)
         self.on_error = on_error
         self.over_http = SecureCookieOverHttp(cookie, origin)
+        #: Copies sessions from another library's store (see :mod:`hasession.migrate`).
+        self.migrate_from = migrate_from
 
     async def __call__(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         session = self.store.open(request.cookies.get(self.cookie.name))
         request[_SESSION], request[_STORE] = session, self.store
+        if self.migrate_from and (old := adoptable(session, request.cookies, self.migrate_from)):
+            adoption = await asyncio.to_thread(adopt, session, old, self.migrate_from)
+            if adoption is not None:
+                request[_ADOPTION] = adoption
         try:
             return await self._handle(request, handler, session)
         except StoreError as exc:
@@ -113,6 +126,9 @@ class SessionMiddleware:
         if header is not None:
             response.headers.add("Set-Cookie", header)
             self.over_http.check(request.scheme)
+        adoption = request.get(_ADOPTION)
+        if adoption is not None and (expire := await asyncio.to_thread(adoption.finish, self.cookie.name)):
+            response.headers.add("Set-Cookie", expire)
 
     async def _commit_late(self, session: Session) -> None:
         """Save after the headers went out: nothing can reach the client any more, so only log."""
@@ -157,15 +173,19 @@ def setup(
     *,
     cookie: CookieOptions = CookieOptions(),  # noqa: B008
     on_error: ErrorHook | None = None,
+    migrate_from: Migration | None = None,
 ) -> None:
     """Install :class:`SessionMiddleware` and keep ``store`` in ``app[STORE_KEY]``.
 
     The store stays the caller's: close it in ``app.on_cleanup`` if the app created it.
+    ``migrate_from`` copies sessions from another library's store (see :mod:`hasession.migrate`).
 
     .. versionadded:: 0.1
     """
     app[STORE_KEY] = store
-    app.middlewares.append(SessionMiddleware(store, cookie=cookie, on_error=on_error))
+    app.middlewares.append(
+        SessionMiddleware(store, cookie=cookie, on_error=on_error, migrate_from=migrate_from)
+    )
 
 
 def init_app(
@@ -174,9 +194,10 @@ def init_app(
     store: AsyncSessionStore,
     cookie: CookieOptions = CookieOptions(),  # noqa: B008 - frozen value object
     on_error: ErrorHook | None = None,
+    migrate_from: Migration | None = None,
 ) -> None:
     """:func:`setup` with the keyword-only signature every hasession adapter shares.
 
     .. versionadded:: 0.1
     """
-    setup(app, store, cookie=cookie, on_error=on_error)
+    setup(app, store, cookie=cookie, on_error=on_error, migrate_from=migrate_from)

@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI
 from starlette.requests import Request
 
 from . import AsyncSessionStore, CookieOptions, Session
+from .migrate import Migration
 from .starlette import ErrorHook, SessionMiddleware, session_from
 from .starlette import init_app as starlette_init_app
 
@@ -44,6 +45,7 @@ def init_app(
     store: AsyncSessionStore,
     cookie: CookieOptions = CookieOptions(),  # noqa: B008 - frozen value object
     on_error: ErrorHook | None = None,
+    migrate_from: Migration | None = None,
 ) -> None:
     """Add :class:`~hasession.starlette.SessionMiddleware` to ``app`` (before it starts).
 
@@ -51,4 +53,4 @@ def init_app(
 
     .. versionadded:: 0.1
     """
-    starlette_init_app(app, store=store, cookie=cookie, on_error=on_error)
+    starlette_init_app(app, store=store, cookie=cookie, on_error=on_error, migrate_from=migrate_from)

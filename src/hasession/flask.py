@@ -26,7 +26,8 @@ from flask.globals import request_ctx
 from flask.sessions import SessionInterface, SessionMixin
 
 from . import CookieOptions, Session, SessionStore, StoreError, set_cookie_header
-from ._web import answer_for, check_cookie_options, log_store_error, vary_cookie
+from ._web import Adoption, adopt, adoptable, answer_for, check_cookie_options, log_store_error, vary_cookie
+from .migrate import Migration
 
 __all__ = ["ErrorHook", "FlaskSession", "HASessionInterface", "init_app", "session_from"]
 
@@ -50,6 +51,8 @@ class FlaskSession(Session, SessionMixin):  # type: ignore[override]
     permanent: bool = False
     #: The store error this request was answered with; the session is then not saved.
     store_error: StoreError | None = None
+    #: Set when this request copied the session from another library (``migrate_from``).
+    adoption: Adoption | None = None
 
     @property
     def modified(self) -> bool:
@@ -72,7 +75,12 @@ class HASessionInterface(SessionInterface):
     """
 
     def __init__(
-        self, *, store: SessionStore, cookie: CookieOptions, on_error: ErrorHook | None = None
+        self,
+        *,
+        store: SessionStore,
+        cookie: CookieOptions,
+        on_error: ErrorHook | None = None,
+        migrate_from: Migration | None = None,
     ) -> None:
         #: The store sessions live in.
         self.store = store
@@ -80,11 +88,16 @@ class HASessionInterface(SessionInterface):
         self.cookie = cookie
         #: Builds the response to a store error, instead of the default 503/409 answer.
         self.on_error = on_error
+        #: Copies sessions from another library's store (see :mod:`hasession.migrate`).
+        self.migrate_from = migrate_from
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
         """The request's session, not loaded yet: no I/O here (a bad cookie gives a new session)."""
         sid = self.store.open(request.cookies.get(self.cookie.name)).sid
-        return FlaskSession(sid, loader=self.store.load_into)
+        session = FlaskSession(sid, loader=self.store.load_into)
+        if self.migrate_from and (old := adoptable(session, request.cookies, self.migrate_from)):
+            session.adoption = adopt(session, old, self.migrate_from)
+        return session
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         """Write what changed, send the cookie if it changed, add ``Vary: Cookie`` if the session was read.
@@ -121,6 +134,8 @@ class HASessionInterface(SessionInterface):
         header = set_cookie_header(self._cookie_for(app, session), result)
         if header is not None:
             response.headers.add("Set-Cookie", header)
+        if session.adoption is not None and (expire := session.adoption.finish(self.cookie.name)):
+            response.headers.add("Set-Cookie", expire)
 
     def _cookie_for(self, app: Flask, session: FlaskSession) -> CookieOptions:
         if session.permanent and self.cookie.max_age is None:
@@ -134,16 +149,20 @@ def init_app(
     store: SessionStore,
     cookie: CookieOptions = CookieOptions(),  # noqa: B008 - frozen, so one shared default is safe
     on_error: ErrorHook | None = None,
+    migrate_from: Migration | None = None,
 ) -> HASessionInterface:
     """Keep ``app``'s sessions in ``store``: installs a :class:`HASessionInterface` and a store-error handler.
 
     :param store: the (sync) store; the app owns it and should ``close()`` it at exit.
     :param cookie: how the session cookie is written; warns if it is not ``Secure``.
     :param on_error: builds the response to a store error instead of the default 503/409 answer.
+    :param migrate_from: copy sessions from another library's store (see :mod:`hasession.migrate`).
 
     .. versionadded:: 0.1
     """
-    interface = HASessionInterface(store=store, cookie=check_cookie_options(cookie), on_error=on_error)
+    interface = HASessionInterface(
+        store=store, cookie=check_cookie_options(cookie), on_error=on_error, migrate_from=migrate_from
+    )
     app.session_interface = interface
     app.register_error_handler(StoreError, interface.handle_store_error)
     return interface

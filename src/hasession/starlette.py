@@ -19,6 +19,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TypeAlias
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection, Request
@@ -27,14 +28,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import AsyncSessionStore, CookieOptions, Session, StoreError, set_cookie_header
 from ._web import (
+    Adoption,
     CallSite,
     SecureCookieOverHttp,
+    adopt,
+    adoptable,
     answer_for,
     check_cookie_options,
     log_store_error,
     session_used,
     vary_cookie,
 )
+from .migrate import Migration
 
 __all__ = ["ErrorHook", "SessionMiddleware", "init_app", "session_from"]
 
@@ -59,6 +64,7 @@ class SessionMiddleware:
     :param cookie: how the session cookie is written.
     :param eager: load the session before the app runs when the request carries a valid cookie.
     :param on_error: build the response for a store error instead of the default ``503``.
+    :param migrate_from: copy sessions from another library's store (see :mod:`hasession.migrate`).
     :param origin: the line of user code that :class:`~hasession.InsecureCookieWarning` names;
         default: the caller, or, when Starlette builds the middleware, the line that made ``store``.
 
@@ -77,6 +83,7 @@ class SessionMiddleware:
         cookie: CookieOptions = CookieOptions(),  # noqa: B008 - frozen value object
         eager: bool = False,
         on_error: ErrorHook | None = None,
+        migrate_from: Migration | None = None,
         origin: CallSite | None = None,
     ) -> None:
         self.app = app
@@ -87,16 +94,21 @@ class SessionMiddleware:
         self.cookie = check_cookie_options(cookie, origin)
         self.eager = eager
         self.on_error = on_error
+        self.migrate_from = migrate_from
         self.over_http = SecureCookieOverHttp(cookie, origin)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        session = self.store.open(HTTPConnection(scope).cookies.get(self.cookie.name))
+        cookies = HTTPConnection(scope).cookies
+        session = self.store.open(cookies.get(self.cookie.name))
         scope["session"], scope[_STORE] = session, self.store
         if scope["type"] == "http":
-            await _Exchange(self, scope, receive, send, session).run()
+            exchange = _Exchange(self, scope, receive, send, session)
+            if self.migrate_from and (old := adoptable(session, cookies, self.migrate_from)):
+                exchange.adoption = await anyio.to_thread.run_sync(adopt, session, old, self.migrate_from)
+            await exchange.run()
         else:  # WebSocket: the session can be read (after session_from), but nothing is saved
             await self.app(scope, receive, send)
 
@@ -110,6 +122,7 @@ class _Exchange:
         self.mw, self.scope, self.receive, self.send, self.session = mw, scope, receive, send, session
         self.started = False  # the response start went out (ours or the app's)
         self.replaced = False  # a save failed: the app's response was swapped for the error answer
+        self.adoption: Adoption | None = None  # the session was copied from another library's
 
     async def run(self) -> None:
         try:
@@ -140,6 +153,10 @@ class _Exchange:
         if header is not None:
             headers.append("Set-Cookie", header)
             self.mw.over_http.check(self.scope.get("scheme", "http"))
+        if self.adoption is not None:
+            expire = await anyio.to_thread.run_sync(self.adoption.finish, self.mw.cookie.name)
+            if expire is not None:
+                headers.append("Set-Cookie", expire)
 
     async def fail(self, exc: StoreError) -> None:
         log_store_error(exc, f"{self.scope['method']} {self.scope['path']}")
@@ -177,6 +194,7 @@ def init_app(
     store: AsyncSessionStore,
     cookie: CookieOptions = CookieOptions(),  # noqa: B008 - frozen value object
     on_error: ErrorHook | None = None,
+    migrate_from: Migration | None = None,
 ) -> None:
     """Add :class:`SessionMiddleware` to ``app`` (before it starts).
 
@@ -184,8 +202,16 @@ def init_app(
     :param cookie: how the session cookie is written; warns if it is not ``Secure``, or if it
         is ``Secure`` and set over plain ``http`` (the warning names the line that called this).
     :param on_error: builds the response to a store error instead of the default 503/409 answer.
+    :param migrate_from: copy sessions from another library's store (see :mod:`hasession.migrate`).
 
     .. versionadded:: 0.1
     """
     origin = CallSite.find()
-    app.add_middleware(SessionMiddleware, store=store, cookie=cookie, on_error=on_error, origin=origin)
+    app.add_middleware(
+        SessionMiddleware,
+        store=store,
+        cookie=cookie,
+        on_error=on_error,
+        migrate_from=migrate_from,
+        origin=origin,
+    )

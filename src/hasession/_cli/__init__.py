@@ -18,7 +18,7 @@ from ._common import CLI_EXTRA, CommandError
 __all__ = ["COMMANDS", "main", "parser"]
 
 #: Every subcommand, in the order ``--help`` lists them.
-COMMANDS = ["demo", "drill", "switchover", "chaos"]
+COMMANDS = ["demo", "drill", "switchover", "check", "sessions", "stats", "chaos"]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Outcome", "Phase", "Tally", "run_users"]
+__all__ = ["Board", "Outcome", "Phase", "Tally", "run_users"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +77,54 @@ class Phase:
     settle: float = 2.0
 
 
+@dataclass(slots=True)
+class Board:
+    """What is going on right now, for a live view and the report's timeline."""
+
+    #: Start time (``time.monotonic()``) of each user's request in flight, by user.
+    in_flight: dict[int, float] = field(default_factory=dict)
+    #: ``(time.monotonic(), text)`` of each fault injected and each fault done.
+    events: list[tuple[float, str]] = field(default_factory=list)
+    #: When the load started.
+    started: float = field(default_factory=time.monotonic)
+    #: ``(time answered, ok)`` of the latest answers, for the requests per second.
+    recent: deque[tuple[float, bool]] = field(default_factory=lambda: deque(maxlen=20_000))
+    errors: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def rps(self, window: float = 1.0) -> float:
+        """Successful answers per second over the last ``window`` seconds."""
+        since = time.monotonic() - window
+        with self.lock:
+            return sum(ok for at, ok in self.recent if at >= since) / window
+
+    def held(self, longer_than: float = 0.25) -> int:
+        """Requests in flight for longer than ``longer_than`` seconds: held through a failover."""
+        now = time.monotonic()
+        with self.lock:
+            return sum(now - began > longer_than for began in self.in_flight.values())
+
+    def event(self, text: str) -> None:
+        with self.lock:
+            self.events.append((time.monotonic(), text))
+
+
 class _User:
     """One simulated person: the last counter it saw, and whether it is signed in."""
 
-    def __init__(self, step: Callable[[], Outcome]) -> None:
+    def __init__(self, step: Callable[[], Outcome], board: Board) -> None:
         self.step = step
+        self.board = board
         self.expected: int | None = None
 
     def once(self, current: list[Tally]) -> None:
+        with self.board.lock:
+            self.board.in_flight[id(self)] = time.monotonic()
         outcome = self.step()
+        with self.board.lock:
+            self.board.in_flight.pop(id(self), None)
+            self.board.recent.append((time.monotonic(), outcome.status == "ok"))
+            self.board.errors += outcome.status != "ok"
         tally = current[0]  # a request counts in the phase in which its user got the answer
         lost = logged_out = 0
         if outcome.status == "ok":
@@ -100,10 +139,17 @@ class _User:
 
 
 def run_users(
-    steps: list[Callable[[], Outcome]], phases: list[Phase], log: Callable[[str], None]
+    steps: list[Callable[[], Outcome]],
+    phases: list[Phase],
+    log: Callable[[str], None],
+    board: Board | None = None,
 ) -> dict[str, Tally]:
-    """Run every user in its own thread through the phases; return what each phase saw."""
-    users = [_User(step) for step in steps]
+    """Run every user in its own thread through the phases; return what each phase saw.
+
+    ``board`` (optional) is kept up to date with the requests in flight and the faults.
+    """
+    board = board if board is not None else Board()
+    users = [_User(step, board) for step in steps]
     tallies = {phase.name: Tally() for phase in phases}
     current: list[Tally] = [tallies[phases[0].name]]
     stop = threading.Event()
@@ -121,7 +167,9 @@ def run_users(
             started = time.monotonic()
             if phase.fault is not None:
                 log(f"  {phase.name}: injecting the fault ...")
+                board.event(phase.name)
                 phase.fault()
+                board.event(f"{phase.name}: done")
             stop.wait(
                 max(0.0, phase.settle - (time.monotonic() - started)) + (0.0 if phase.fault is None else 1.0)
             )

@@ -8,18 +8,23 @@ simulated users click through master failures, and reports what those users saw.
 from __future__ import annotations
 
 import argparse
+import json
 import socket
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from .. import AsyncSessionStore, InsecureCookieWarning, SessionStore
 from ..testing import HarnessError, SentinelTopology
 from ._common import CLI_EXTRA, CommandError, described, require_extra
-from ._users import Outcome, Phase, Tally, run_users
+from ._live import LiveView
+from ._report import Run, render_html, summary
+from ._users import Board, Outcome, Phase, Tally, run_users
 
 __all__ = ["add_parser", "run"]
 
@@ -54,6 +59,20 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument(
         "--skip-baseline", action="store_true", help="only run the hasession app, not the typical store"
+    )
+    parser.add_argument(
+        "--durability",
+        choices=["async", "replicated"],
+        default="async",
+        help="hasession's DurabilityPolicy mode",
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON (progress to stderr)")
+    parser.add_argument("--report", type=Path, metavar="FILE", help="write a self-contained HTML report")
+    parser.add_argument(
+        "--live",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="live terminal view (default: on a terminal, when rich is installed)",
     )
     parser.set_defaults(func=run)
 
@@ -123,11 +142,28 @@ def phases(topology: SentinelTopology, *, planned: Callable[[], object] | None) 
     return found
 
 
-def run_app(label: str, app: Any, users: int, plan: list[Phase]) -> dict[str, Tally]:
-    print(f"\n== {label}")
+def run_app(
+    label: str, app: Any, users: int, plan: list[Phase], view: Callable[[Board], Any] | None = None
+) -> Run:
+    """Serve ``app``, put ``users`` through the phases, and return what they saw."""
+    say(f"\n== {label}")
     with serve(app) as base:
         steps = [http_user(base, f"user{i}") for i in range(users)]
-        return run_users(steps, plan, print)
+        board = Board()
+        if view is None:
+            tallies = run_users(steps, plan, say, board)
+        else:
+            with view(board):
+                tallies = run_users(steps, plan, say, board)
+    return Run(label=label, tallies=tallies, events=list(board.events), started=board.started)
+
+
+#: Where progress goes: stdout, or stderr when stdout carries the JSON summary.
+_out = [sys.stdout]
+
+
+def say(text: str) -> None:
+    print(text, file=_out[0], flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,41 +175,60 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .. import RetryPolicy
+    from .. import DurabilityPolicy, RetryPolicy
     from ._apps import baseline_app, hasession_app
 
+    _out[0] = sys.stderr if args.json else sys.stdout
+    live = args.live if args.live is not None else sys.stdout.isatty() and LiveView.available()
     started = time.monotonic()
     with SentinelTopology(replicas=2, sentinels=3, down_after_ms=args.down_after_ms) as topology:
-        print(f"Sentinel group ready in {time.monotonic() - started:.1f} s: {topology.url}")
-        results: dict[str, dict[str, Tally]] = {}
+        say(f"Sentinel group ready in {time.monotonic() - started:.1f} s: {topology.url}")
+
+        def view(label: str) -> Callable[[Board], Any] | None:
+            master = topology.current_master
+            return (lambda b: LiveView(b, label, lambda: _address(master(timeout=1.0)))) if live else None
+
+        runs: list[Run] = []
         if not args.skip_baseline:
             app = baseline_app(topology.sentinel_addresses, topology.master_name)
-            results["typical store (redis-py Sentinel)"] = run_app(
-                "a typical session store: JSON blob through redis-py's Sentinel client",
-                app,
-                args.users,
-                phases(topology, planned=None),
-            )
+            label = "typical store (redis-py Sentinel)"
+            runs.append(run_app(label, app, args.users, phases(topology, planned=None), view(label)))
         store = AsyncSessionStore.from_url(
-            topology.url, secret_keys=SECRET, retry=RetryPolicy(hold_budget=args.hold_budget)
+            topology.url,
+            secret_keys=SECRET,
+            retry=RetryPolicy(hold_budget=args.hold_budget),
+            durability=DurabilityPolicy(mode=args.durability),
         )
         warnings.simplefilter("ignore", InsecureCookieWarning)  # the demo serves plain http on 127.0.0.1
         operator = SessionStore.from_url(topology.url, secret_keys=SECRET)
-        results["hasession"] = run_app(
-            "hasession", hasession_app(store), args.users, phases(topology, planned=operator.switchover)
-        )
+        plan = phases(topology, planned=operator.switchover)
+        runs.append(run_app("hasession", hasession_app(store), args.users, plan, view("hasession")))
         operator.close()
-    report(results)
-    return 0
+    report({r.label: r.tallies for r in runs})
+    return _finish(args, runs)
+
+
+def _address(node: Any) -> str:
+    return f"{node.host}:{node.port}"
+
+
+def _finish(args: argparse.Namespace, runs: list[Run]) -> int:
+    """Write the JSON and HTML outputs; fail when hasession's users saw an error or lost data."""
+    if args.json:
+        print(json.dumps(summary(runs), indent=2))
+    if args.report is not None:
+        args.report.write_text(render_html("hasession demo: a Redis failover seen by users", runs))
+        say(f"report written to {args.report}")
+    problems = runs[-1].problems()
+    say("PASS: hasession's users saw nothing" if problems == 0 else f"FAIL: hasession's users saw {problems}")
+    return 0 if problems == 0 else 1
 
 
 def report(results: dict[str, dict[str, Tally]]) -> None:
-    print("\n== What the users saw")
+    say("\n== What the users saw")
     columns = ("phase", "requests", "errors", "lost writes", "lost sessions", "longest wait")
-    print(f"{'':36} {columns[0]:24} " + " ".join(f"{c:>13}" for c in columns[1:]))
+    say(f"{'':36} {columns[0]:24} " + " ".join(f"{c:>13}" for c in columns[1:]))
     for label, tallies in results.items():
         for name, tally in tallies.items():
             row = (len(tally.outcomes), tally.errors(), tally.lost_writes, tally.lost_sessions)
-            print(
-                f"{label:36} {name:24} " + " ".join(f"{v:>13}" for v in row) + f" {tally.blackout():>12.2f}s"
-            )
+            say(f"{label:36} {name:24} " + " ".join(f"{v:>13}" for v in row) + f" {tally.blackout():>12.2f}s")

@@ -12,6 +12,7 @@ import argparse
 import secrets
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .. import RetryPolicy, SessionPolicy, SessionStore, StoreError
@@ -19,7 +20,8 @@ from .._commands import Batch, Call, Eval, Flow
 from .._scripts import CANARY
 from .._topology import Sentinel
 from ._common import CommandError, described, resolve_url, sentinel_url, url_arguments
-from ._users import Outcome, Phase, run_users
+from ._report import Run, render_html
+from ._users import Board, Outcome, Phase, run_users
 
 __all__ = ["add_parser", "run"]
 
@@ -63,6 +65,7 @@ def add_parser(sub: Any) -> None:
         metavar="SECONDS",
         help="how long a request may be held through a failover",
     )
+    parser.add_argument("--report", type=Path, metavar="FILE", help="write a self-contained HTML report")
     parser.set_defaults(func=run)
 
 
@@ -128,8 +131,18 @@ def run(args: argparse.Namespace) -> int:
         fault = _faults(store)[args.fault]
         name = f"fault: {args.fault}" if fault else "fault phase (trigger your failover now)"
         plan = [Phase("steady load", None, settle=STEADY_SECONDS), Phase(name, fault, settle=args.seconds)]
-        tallies = run_users([user.step for user in users], plan, print)
+        board = Board()
+        tallies = run_users([user.step for user in users], plan, print, board)
         _clean_up(store, users, prefix)
+    if args.report is not None:
+        drilled = Run(
+            label=f"drill on {store.config.topology}",
+            tallies=tallies,
+            events=board.events,
+            started=board.started,
+        )
+        args.report.write_text(render_html("hasession drill", [drilled]))
+        print(f"report written to {args.report}")
     bad = sum(t.errors() + t.lost_writes + t.lost_sessions for t in tallies.values())
     print("PASS: users saw nothing" if bad == 0 else f"FAIL: users saw {bad} problems")
     return 0 if bad == 0 else 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import (  # type: ignore[import-untyped]
     CreateError,
     SessionBase,
@@ -17,8 +18,9 @@ from django.contrib.sessions.backends.base import (  # type: ignore[import-untyp
 )
 
 from .. import SaveResult, StoreError
+from .._web import Adoption, adopt
 from ._data import KEPT, SessionData, interrupted, recording
-from ._stores import get_async_store, get_store
+from ._stores import get_async_store, get_store, migration
 
 __all__ = ["SessionStore"]
 
@@ -44,6 +46,8 @@ class SessionStore(SessionBase):  # type: ignore[misc]
         self._stored_key: str | None = None
         #: The store error this object met, if any: :class:`SessionMiddleware` answers 503 for it.
         self.store_error: StoreError | None = None
+        #: Set when the key was the previous engine's and its data was copied (``MIGRATE_FROM``).
+        self.adoption: Adoption | None = None
 
     @property
     def user_id(self) -> str | None:
@@ -55,10 +59,15 @@ class SessionStore(SessionBase):  # type: ignore[misc]
         self._data().user_id = value
 
     def load(self) -> SessionData:
-        return self._loaded(self._read(self.session_key))
+        key = self.session_key
+        return self._migrated(self._loaded(self._read(key)), key)
 
     async def aload(self) -> SessionData:
-        return self._loaded(await self._aread(self.session_key))
+        key = self.session_key
+        data = self._loaded(await self._aread(key))
+        if key is None or not data.new or migration() is None:
+            return data
+        return await sync_to_async(self._migrated)(data, key)  # the old engine's reader blocks
 
     def exists(self, session_key: str | None) -> bool:
         return self._live(self._read(session_key))
@@ -70,11 +79,14 @@ class SessionStore(SessionBase):  # type: ignore[misc]
         data = self._to_save(self._session, must_create)
         with recording(self):
             self._saved(get_store().save(data))
+        self._retire_old()
 
     async def asave(self, must_create: bool = False) -> None:
         data = self._to_save(await self._aget_session(), must_create)
         with recording(self):
             self._saved(await get_async_store().save(data))
+        if self.adoption is not None:
+            await sync_to_async(self._retire_old)()
 
     def create(self) -> None:
         self._renew()
@@ -157,6 +169,23 @@ class SessionStore(SessionBase):  # type: ignore[misc]
     async def _aread(self, key: str | None) -> SessionData:
         with recording(self):
             return await SessionData.aread(get_async_store(), key)
+
+    def _migrated(self, data: SessionData, key: str | None) -> SessionData:
+        """A key hasession does not know may be the previous engine's: copy that session's data."""
+        settings_migration = migration()
+        if key is None or not data.new or settings_migration is None:
+            return data
+        self.adoption = adopt(data, key, settings_migration)
+        if self.adoption is not None:
+            self.modified = True  # Django's middleware then saves it and sends the new key
+        return data
+
+    def _retire_old(self) -> None:
+        """After the adopted data is saved: delete the old session if ``delete_old`` is set (both
+        engines use ``SESSION_COOKIE_NAME``, so the new cookie replaces the old one)."""
+        if self.adoption is not None:
+            adoption, self.adoption = self.adoption, None
+            adoption.finish(adoption.migration.reader.cookie_name)
 
     def _live(self, data: SessionData) -> bool:
         """Stored, and not past the date a ``set_expiry()`` gave it."""

@@ -30,8 +30,9 @@ from django.core.signals import setting_changed  # type: ignore[import-untyped]
 
 from .. import AsyncSessionStore, ConfigurationError, Secret, SessionPolicy, SessionStore, StoreConfig
 from .._options import option_fields
+from ..migrate import Migration
 
-__all__ = ["get_async_store", "get_store", "store_config"]
+__all__ = ["get_async_store", "get_store", "migration", "store_config"]
 
 #: ``HASESSION["OPTIONS"]``: every option of ``StoreConfig`` but the keys, given as ``SECRET_KEYS``.
 _OPTIONS = set(option_fields(StoreConfig)) - {"secret_keys"}
@@ -92,9 +93,22 @@ def store_config() -> StoreConfig:
         raise ImproperlyConfigured(f"settings.HASESSION: {exc}") from exc
 
 
+def migration() -> Migration | None:
+    """``settings.HASESSION["MIGRATE_FROM"]``: how to adopt sessions of the previous engine.
+
+    .. versionadded:: 0.1
+    """
+    value = _setting().get("MIGRATE_FROM")
+    if value is not None and not isinstance(value, Migration):
+        raise ImproperlyConfigured('settings.HASESSION["MIGRATE_FROM"] must be a hasession.migrate.Migration')
+    return value
+
+
 def _setting() -> Mapping[str, Any]:
     conf = _mapping(
-        getattr(settings, "HASESSION", None), "settings.HASESSION", {"URL", "SECRET_KEYS", "OPTIONS"}
+        getattr(settings, "HASESSION", None),
+        "settings.HASESSION",
+        {"URL", "SECRET_KEYS", "OPTIONS", "MIGRATE_FROM"},
     )
     if "URL" not in conf:
         raise ImproperlyConfigured('settings.HASESSION needs a "URL", such as "redis://localhost:6379/0"')
