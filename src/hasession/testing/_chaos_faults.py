@@ -83,9 +83,9 @@ def run_lane(
 class SentinelFaults(Faults):
     """The faults of a proxied :class:`SentinelTopology`."""
 
-    def __init__(self, topology: SentinelTopology, crowd: Crowd, admin: SessionStore, stop: threading.Event):
+    def __init__(self, topology: SentinelTopology, crowd: Crowd, stop: threading.Event):
         super().__init__(stop)
-        self.topology, self.crowd, self.admin = topology, crowd, admin
+        self.topology, self.crowd = topology, crowd
 
     def run(self, event: FaultEvent) -> str:
         topology = self.topology
@@ -105,7 +105,9 @@ class SentinelFaults(Faults):
                 topology.failover()
                 return old.name
             case "switchover":
-                result = self.admin.switchover(timeout=10.0)
+                # a store of its own, as an operator's `hasession switchover` is a process of its own
+                with SessionStore.from_url(topology.url, **self.crowd.options) as admin:
+                    result = admin.switchover(timeout=10.0)
                 return f"{result.old}->{result.new}"
             case "partition":
                 return self._partition(event)

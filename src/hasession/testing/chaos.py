@@ -29,7 +29,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .._config import DurabilityPolicy, RetryPolicy
-from .._sync.store import SessionStore
 from ._chaos_check import Checker, Verdict, Violation
 from ._chaos_faults import ClusterFaults, Faults, SentinelFaults, run_lane
 from ._chaos_history import FaultRecord, History, Op
@@ -55,7 +54,7 @@ __all__ = [
 ]
 
 _SECRET = "hasession-chaos-campaign-secret-key"
-_LANE_TIMEOUT = 300.0
+_LANE_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -229,7 +228,7 @@ class Campaign:
             crowd = Crowd(topology.url, users=self.users, options=options, history=history, think=self.think)
             stack.callback(crowd.close)
             stop = threading.Event()
-            faults = self._faults(topology, crowd, options, stop, stack)
+            faults = self._faults(topology, crowd, stop)
             faults.settle()
             crowd.start()
             started = time.monotonic()
@@ -281,17 +280,10 @@ class Campaign:
         }
 
     def _faults(
-        self,
-        topology: SentinelTopology | ClusterTopology,
-        crowd: Crowd,
-        options: dict[str, Any],
-        stop: threading.Event,
-        stack: ExitStack,
+        self, topology: SentinelTopology | ClusterTopology, crowd: Crowd, stop: threading.Event
     ) -> Faults:
         if isinstance(topology, SentinelTopology):
-            admin = SessionStore.from_url(topology.url, **options)
-            stack.callback(admin.close)
-            return SentinelFaults(topology, crowd, admin, stop)
+            return SentinelFaults(topology, crowd, stop)
         if isinstance(topology, ClusterTopology):
             return ClusterFaults(topology, crowd, stop)
         raise TypeError(f"no faults for {type(topology).__name__}")
