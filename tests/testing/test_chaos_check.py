@@ -189,3 +189,15 @@ def test_an_error_is_allowed_when_a_sentinel_dies_while_the_master_is_gone() -> 
     assert kinds(check([error], [kill, sentinel], hold_budget=30.0)) == ["error"]  # the retry fits the budget
     raw = fault("sentinel-failover", 2.0, 20.0, outage=4.0)  # the old master is still there: no excuse
     assert kinds(check([error], [raw, sentinel], hold_budget=10.0)) == ["error"]
+
+
+def test_a_fault_that_never_returned_is_a_violation() -> None:
+    hung = FaultRecord(
+        event=FaultEvent(at=40, kind="switchover", lane="data"),
+        start=40,
+        end=130,
+        note="hung: did not return in 90s",
+    )
+    verdict = check([*counting(1, 2)], [hung])
+    assert kinds(verdict) == ["hung-fault"]
+    assert "switchover hung" in verdict.violations[0].describe()

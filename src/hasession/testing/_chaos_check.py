@@ -28,6 +28,9 @@ Per user, over the history of its requests:
     violation.
 ``phantom-write``
     A read saw a value no request had tried to write before the read ended. Never allowed.
+``hung-fault``
+    A fault did not return long after its duration (the harness's own waits all time out well before): a
+    store call such as ``switchover(timeout=...)`` that does not honour its deadline.
 """
 
 from __future__ import annotations
@@ -139,6 +142,16 @@ class Checker:
             per_user.setdefault(op.user, []).append(op)
         for user, user_ops in sorted(per_user.items()):
             _UserCheck(self, verdict, faults, user).run(user_ops)
+        for fault in faults:
+            if fault.note.startswith("hung:"):
+                verdict.violations.append(
+                    Violation(
+                        kind="hung-fault",
+                        user=-1,
+                        at=fault.start - self.started,
+                        detail=f"{fault.event.kind} {fault.note} (a store call without a deadline?)",
+                    )
+                )
         raw = sum(f.event.kind in RAW_FAILOVERS for f in faults)
         lost_raw = sum(n for kind, n in verdict.async_lost.items() if kind in RAW_FAILOVERS)
         if self.durability == "async" and lost_raw > raw * self.async_failover_loss_bound:

@@ -21,9 +21,13 @@ from ._cluster import ClusterTopology
 from ._node import Node
 from ._sentinel import SentinelTopology
 
-__all__ = ["ClusterFaults", "Faults", "SentinelFaults", "run_lane"]
+__all__ = ["FAULT_LIMIT", "HUNG", "ClusterFaults", "Faults", "SentinelFaults", "run_lane"]
 
 _SETTLE_TIMEOUT = 60.0
+#: Seconds a fault may run beyond its duration before it is reported as hung.
+FAULT_LIMIT = 90.0
+#: The start of the note of a fault that did not return.
+HUNG = "hung: did not return in"
 
 
 class Faults:
@@ -63,11 +67,7 @@ def run_lane(
         if faults.stop.is_set():
             return
         begin = time.monotonic()
-        target, note = "", ""
-        try:
-            target = faults.run(event)
-        except Exception as exc:  # the fault could not be carried out: recorded, the campaign goes on
-            note = f"fault failed: {_first_line(exc)}"
+        target, note = _run_guarded(faults, event)
         if event.lane == "data":
             try:
                 faults.settle()
@@ -78,6 +78,27 @@ def run_lane(
         took = record.end - record.start
         suffix = f" [{note}]" if note else ""
         log(f"  {begin - started:6.1f}s {event.kind} on {target or '?'} ({took:.1f}s){suffix}")
+
+
+def _run_guarded(faults: Faults, event: FaultEvent) -> tuple[str, str]:
+    """Run one fault in a thread of its own: ``(target, note)``. A fault still running ``FAULT_LIMIT``
+    seconds after its own duration is left behind (it is a daemon thread) with a note starting with
+    :data:`HUNG`; every harness wait has a timeout far below that, so what hangs is the store."""
+    outcome: list[tuple[str, str]] = []
+
+    def work() -> None:
+        try:
+            outcome.append((faults.run(event), ""))
+        except Exception as exc:  # the fault could not be carried out: recorded, the campaign goes on
+            outcome.append(("", f"fault failed: {_first_line(exc)}"))
+
+    worker = threading.Thread(target=work, name=f"chaos-{event.kind}", daemon=True)
+    worker.start()
+    limit = event.duration + FAULT_LIMIT
+    worker.join(limit)
+    if not outcome:
+        return "", f"{HUNG} {limit:.0f}s"
+    return outcome[0]
 
 
 class SentinelFaults(Faults):
