@@ -16,7 +16,7 @@ The tree::
           - FailoverInProgress    READONLY / LOADING / MASTERDOWN / NOREPLICAS / BUSY / TRYAGAIN /
                                   CLUSTERDOWN / a failover announced by Sentinel; never applied
           - StoreConnectionError  refused / reset connection
-          - StoreTimeout          no reply in time: the outcome of a write is unknown
+          - StoreTimeout          no reply in time, or UNBLOCKED: the outcome of a write is unknown
           - StoreProtocolError    a reply that does not answer the command sent: outcome unknown
           - NotReplicated         ``WAIT`` came back short in ``replicated`` durability
         + ConcurrentUpdate        compare-and-set mode: another save landed since the load
@@ -151,7 +151,8 @@ class StoreConnectionError(StoreUnavailable):
 
 
 class StoreTimeout(StoreUnavailable):
-    """No reply in time: a write may or may not have been applied."""
+    """No reply in time, or a ``WAIT`` cut short (``UNBLOCKED``: the master was demoted while it
+    waited): a write may or may not have been applied."""
 
 
 class StoreProtocolError(StoreUnavailable):

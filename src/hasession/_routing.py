@@ -21,6 +21,7 @@ from ._exceptions import (
     MasterNotFound,
     StoreError,
     StoreResponseError,
+    StoreTimeout,
     StoreUnavailable,
 )
 from ._topology import Address
@@ -77,6 +78,8 @@ def error_from_reply(message: str) -> StoreError:
         )
     if code == "NOSCRIPT":
         return NoScript(message)
+    if code == "UNBLOCKED":  # a WAIT cut short: the master was demoted; the write's fate is unknown
+        return StoreTimeout(message)
     if code in _FAILOVER_REPLIES or message.startswith("You can't write against a read only"):
         return FailoverInProgress(message)
     return StoreResponseError(message)

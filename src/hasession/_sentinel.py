@@ -99,7 +99,8 @@ class Found:
     address: Address
     #: The Sentinel configuration epoch that named it (-1: not named by a Sentinel's answer).
     epoch: int = -1
-    #: A master we avoid, taken back because the failover that replaced it was undone.
+    #: The Sentinels went back on purpose: a failover was undone (a master we avoid is taken
+    #: back), or the newest epoch we saw was abandoned (an older one is taken).
     reverted: bool = False
 
 
@@ -212,7 +213,7 @@ def _aborted(v: MasterView, e: Aborted, now: float) -> MasterView:
 def _found(v: MasterView, e: Found, now: float) -> MasterView:
     if e.address == v.avoid and now < v.avoid_until and not e.reverted:
         return v  # a lookup that began before Sentinel announced the switch: stale
-    if e.epoch < v.epoch and e.epoch >= 0:
+    if e.epoch < v.epoch and e.epoch >= 0 and not e.reverted:
         return v  # named by a Sentinel that has not heard of a newer failover yet
     moved = e.address != v.last
     return replace(
@@ -224,7 +225,7 @@ def _found(v: MasterView, e: Found, now: float) -> MasterView:
         avoid=None if e.reverted else v.avoid,
         since=now,
         generation=v.generation + moved,
-        epoch=max(v.epoch, e.epoch),
+        epoch=e.epoch if e.reverted else max(v.epoch, e.epoch),
     )
 
 
@@ -365,17 +366,30 @@ def discover(
         candidate_failed = True
     named, busy = yield from _ask_sentinels(sentinels, name)
     tried: set[Address] = set()
-    reverted = candidate_failed and not busy and _reverted(named, avoid, len(sentinels))
+    abandoned = not busy and _abandoned(named, view.epoch, len(sentinels))
+    reverted = abandoned or (candidate_failed and not busy and _reverted(named, avoid, len(sentinels)))
+    floor = named[0][1] if abandoned else view.epoch
     for address, epoch, index in named:
-        if (address == avoid and not reverted) or address in tried or epoch < view.epoch:
+        if (address == avoid and not reverted) or address in tried or epoch < floor:
             continue
         tried.add(address)
         if (yield from _is_master(address)):
-            # a fourth element tells the router that the avoided master was taken back on purpose
-            return (address, index, epoch, True) if address == avoid else (address, index, epoch)
+            # a fourth element tells the router that the Sentinels went back on purpose
+            back = address == avoid or epoch < view.epoch
+            return (address, index, epoch, True) if back else (address, index, epoch)
     if not named and view.last is not None and view.last != avoid and (yield from _is_master(view.last)):
         return view.last, -1, -1
     return None
+
+
+def _abandoned(named: list[Named], epoch: int, sentinels: int) -> bool:
+    """Whether the newest epoch we saw was abandoned: every Sentinel that answers, a majority of
+    them, names one master at an older epoch (and none runs a failover, checked by the caller).
+    A leader that promoted a replica and died before its configuration spread leaves that: its
+    epoch never reaches the others, and the candidate is turned back into a replica."""
+    if len(named) <= sentinels // 2 or named[0][1] >= epoch:
+        return False
+    return len({(address, e) for address, e, _ in named}) == 1
 
 
 def _reverted(named: list[Named], avoid: Address | None, sentinels: int) -> bool:

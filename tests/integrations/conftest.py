@@ -42,6 +42,10 @@ class SimulatedUser:
     statuses: list[int] = field(default_factory=list)
     #: Counter values that were not ``last_count + 1`` (a reset, a lost or a doubled write).
     anomalies: list[str] = field(default_factory=list)
+    #: Acknowledged increments the counter later went back over.
+    lost_writes: int = 0
+    #: Counter values past ``last_count + 1``: a write applied twice.
+    doubled: list[str] = field(default_factory=list)
     #: Requests that raised instead of answering.
     errors: list[str] = field(default_factory=list)
     #: The slowest request, in seconds.
@@ -77,6 +81,9 @@ class SimulatedUser:
             value = response.json()["count"]
             if value != self.last_count + 1:
                 self.anomalies.append(f"{self.name}: {self.last_count} -> {value}")
+            if value > self.last_count + 1:
+                self.doubled.append(f"{self.name}: {self.last_count} -> {value}")
+            self.lost_writes += max(0, self.last_count + 1 - value)
             self.last_count = value
 
     @property
@@ -108,6 +115,21 @@ class Crowd:
     @property
     def errors(self) -> list[str]:
         return [e for u in self.users for e in u.errors]
+
+    @property
+    def lost_writes(self) -> int:
+        return sum(u.lost_writes for u in self.users)
+
+    @property
+    def doubled(self) -> list[str]:
+        return [d for u in self.users for d in u.doubled]
+
+    def assert_within_async_bound(self) -> None:
+        """What ``async`` durability guarantees through a kill -9 or a forced failover: no write
+        applied twice, and no more lost than one in flight per user (writes the old master
+        acknowledged just before the fence and had not replicated)."""
+        assert self.doubled == [], self.summary()
+        assert self.lost_writes <= len(self.users), self.summary()
 
     def summary(self) -> str:
         requests = sum(u.requests for u in self.users)

@@ -687,3 +687,45 @@ def test_the_old_master_stays_avoided_while_the_failover_may_go_on(answers: Answ
     view = MasterView(state=State.SWITCHING, hint=R1, avoid=M1, avoid_until=NOW + 15, last=M1, epoch=3)
     _, found = run(discover(SENTINELS, NAME, view, NOW), answers)
     assert found is None or found[0] != M1
+
+
+def test_an_abandoned_epoch_is_given_up_when_every_sentinel_went_back() -> None:
+    """A leader promoted a replica under epoch 4 and died before its configuration spread: every
+    Sentinel that answers names the old master under epoch 3, and the replica was turned back."""
+    view = MasterView(state=State.UNKNOWN, last=R1, epoch=4)
+    answers = {
+        (S1, "SENTINEL"): (named(M1), 3),
+        (S2, "SENTINEL"): (named(M1), 3),
+        (R1, "ROLE"): REPLICA_ROLE,
+        (M1, "ROLE"): MASTER_ROLE,
+    }
+    _, found = run(discover(SENTINELS, NAME, view, NOW), answers)
+    assert found == (M1, 0, 3, True)
+    router = SentinelRouter(SENTINELS, NAME)
+    router.view = view
+    router.discovered(found, NOW)
+    assert router.plan(GET, NOW) == Send(M1)
+    assert router.view.epoch == 3
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {(S1, "SENTINEL"): (named(M1), 3)},  # one Sentinel is no majority
+        {(S1, "SENTINEL"): (named(M1), 3), (S2, "SENTINEL"): (named(R1), 4)},  # not unanimous
+        {(S1, "SENTINEL"): (named(M1), 3, "failover_in_progress"), (S2, "SENTINEL"): (named(M1), 3)},
+    ],
+    ids=["minority", "split", "failover-running"],
+)
+def test_an_older_epoch_is_refused_unless_every_sentinel_went_back(answers: Answers) -> None:
+    answers = {**answers, (M1, "ROLE"): MASTER_ROLE}
+    _, found = run(discover(SENTINELS, NAME, MasterView(state=State.UNKNOWN, last=R1, epoch=4), NOW), answers)
+    assert found is None or found[0] != M1
+
+
+def test_a_wait_cut_short_by_a_demotion_is_an_unknown_outcome() -> None:
+    error = error_from_reply("UNBLOCKED force unblock from blocking operation, instance state changed")
+    assert isinstance(error, StoreTimeout)
+    router = _known_router()
+    router.failed(M1, error, NOW)
+    assert isinstance(router.plan(GET, NOW), Discover)

@@ -78,6 +78,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
         self._news = Signal()
         self._held = 0
         self._watchers: Watchers | None = None
+        self._watching = False  # watchers started, or not needed
         self._closed = False
         self._nonces = itertools.count()
 
@@ -152,7 +153,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
     # -- the driver ----------------------------------------------------------------------------
 
     async def _run(self, flow: Flow[T], budget: float | None = None) -> T:
-        if self._watchers is None:
+        if not self._watching:
             self._start_watchers()
         if self._canary_due():
             await self._check_canary()
@@ -189,6 +190,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
 
     def _start_watchers(self) -> None:
         """Follow Sentinel's events in threads (first use; needs the running loop, for the wake-ups)."""
+        self._watching = True
         topology = self.config.topology
         if self._closed or not self.config.sentinel_events or not isinstance(self._router, SentinelRouter):
             return

@@ -77,6 +77,7 @@ class SessionStore(SentinelOps, StoreBase):
         self._news = Signal()
         self._held = 0
         self._watchers: Watchers | None = None
+        self._watching = False  # watchers started, or not needed
         self._closed = False
         self._nonces = itertools.count()
 
@@ -147,7 +148,7 @@ class SessionStore(SentinelOps, StoreBase):
     # -- the driver ----------------------------------------------------------------------------
 
     def _run(self, flow: Flow[T], budget: float | None = None) -> T:
-        if self._watchers is None:
+        if not self._watching:
             self._start_watchers()
         if self._canary_due():
             self._check_canary()
@@ -184,6 +185,7 @@ class SessionStore(SentinelOps, StoreBase):
 
     def _start_watchers(self) -> None:
         """Follow Sentinel's events in threads (first use; needs the running loop, for the wake-ups)."""
+        self._watching = True
         topology = self.config.topology
         if self._closed or not self.config.sentinel_events or not isinstance(self._router, SentinelRouter):
             return
