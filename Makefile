@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit system-deps clean chaos
+.PHONY: demo test lint typecheck unit bench system-deps clean chaos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: $(STAMP) system-deps lint typecheck
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
+
+# Not part of `make test`: ~10 minutes on 2 cores. BENCH_ARGS=--quick for a smoke run (see bench/README.md).
+bench: $(STAMP) system-deps
+	$(BIN)/python -m pip install -q -e '.[all,bench]' -r bench/requirements-peers.txt
+	$(BIN)/python -m bench.peers $(BENCH_ARGS)
 
 # A long randomized fault campaign (see docs/testing.md); the report goes to $(CHAOS_REPORT).
 CHAOS_SECONDS    ?= 600

@@ -1,4 +1,7 @@
-"""The public API is what ``__all__`` says (STYLE principle 10), and ``import hasession`` stays light."""
+"""The public API is what ``__all__`` says, and ``import hasession`` stays light.
+
+See docs/design.md, *The public API*.
+"""
 
 from __future__ import annotations
 import __future__

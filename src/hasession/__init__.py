@@ -24,6 +24,7 @@ from ._exceptions import (
     SessionTooLarge,
     StoreConnectionError,
     StoreError,
+    StoreMisconfigured,
     StoreProtocolError,
     StoreResponseError,
     StoreTimeout,
@@ -32,7 +33,7 @@ from ._exceptions import (
     UndecodableSession,
     UnsafeSessionFormat,
 )
-from ._flows import SaveResult, SessionInfo
+from ._results import SaveResult, SessionInfo
 from ._session import Session
 from ._store import Stats, StoreConfig, StoreOptions
 from ._switchover import SwitchoverResult
@@ -74,6 +75,7 @@ __all__ = [
     "StoreConfig",
     "StoreConnectionError",
     "StoreError",
+    "StoreMisconfigured",
     "StoreOptions",
     "StoreProtocolError",
     "StoreResponseError",

@@ -1,6 +1,6 @@
 """Redis Cluster routing: which primary owns a batch's slot. Pure.
 
-Rules (cluster-spec §Client connections, HA-NOTES §2 and fault #18):
+Rules (the Redis Cluster specification; see docs/design.md, *Cluster clients*):
 
 - The slot map comes from ``CLUSTER SLOTS`` on any reachable node (known primaries first,
   then the seeds; a node that just failed is asked last).
@@ -18,7 +18,7 @@ from __future__ import annotations
 from redis.crc import key_slot
 
 from ._commands import Batch, Call, Flow, text
-from ._exceptions import MasterNotFound, StoreError, StoreUnavailable
+from ._exceptions import MasterNotFound, StoreError, StoreMisconfigured, StoreUnavailable
 from ._routing import Discover, Plan, Redirected, Router, Send
 from ._topology import Address
 
@@ -38,15 +38,27 @@ def parse_slots(reply: object) -> SlotRanges:
 
 
 def refresh(candidates: tuple[Address, ...]) -> Flow[SlotRanges | None]:
-    """Ask each candidate in turn for the slot map; ``None`` when none answers."""
+    """Ask each candidate in turn for the slot map; ``None`` when none answers.
+
+    Raises :class:`StoreMisconfigured` when none answered and one refused our TLS, password or
+    ACL: no failover explains that.
+    """
+    refused: StoreMisconfigured | None = None
+    answered = False
     for node in candidates:
         try:
             (reply,) = yield Batch((Call(("CLUSTER", "SLOTS")),), route="", write=False, node=node)
+        except StoreMisconfigured as exc:
+            refused = refused or exc
+            continue
         except StoreError:
             continue
+        answered = True
         ranges = parse_slots(reply)
         if ranges:
             return ranges
+    if refused is not None and not answered:
+        raise refused
     return None
 
 

@@ -98,6 +98,11 @@ class CookieOptions:
             raise ConfigurationError("SameSite=None cookies must be Secure")
         if not self.name or any(c in self.name for c in ' ;,="\t\r\n'):
             raise ConfigurationError(f"invalid cookie name {self.name!r}")
+        # Browsers drop prefixed cookies whose attributes break the prefix's rule (RFC 6265bis §4.1.3).
+        if self.name.startswith(("__Secure-", "__Host-")) and not self.secure:
+            raise ConfigurationError(f"a {self.name.split('-')[0]}- cookie must be Secure")
+        if self.name.startswith("__Host-") and (self.path != "/" or self.domain is not None):
+            raise ConfigurationError("a __Host- cookie needs path='/' and no domain")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

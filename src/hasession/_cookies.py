@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._config import CookieOptions
-from ._flows import SaveResult
+from ._results import SaveResult
 
 __all__ = ["delete_cookie_header", "set_cookie_header"]
 

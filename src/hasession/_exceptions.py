@@ -11,6 +11,8 @@ The tree::
         + SessionTooLarge         the encoded session exceeds ``max_size``
         + UnsafeSessionFormat     another library's session needs pickle to read: refused
       x StoreError
+        + StoreMisconfigured(StoreError, ConfigurationError)  (.cause) Redis refused our TLS
+                                  certificate check, password, ACL or master name: never held
         + StoreUnavailable        (.attempts, .retry_after) nothing more to try within the hold budget
           - MasterNotFound        no Sentinel knows a master, or none answered
           - FailoverInProgress    READONLY / LOADING / MASTERDOWN / NOREPLICAS / BUSY / TRYAGAIN /
@@ -33,6 +35,7 @@ fail with; the drivers retry them, and when the hold budget is spent they raise 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 __all__ = [
     "Attempt",
@@ -49,6 +52,7 @@ __all__ = [
     "SessionTooLarge",
     "StoreConnectionError",
     "StoreError",
+    "StoreMisconfigured",
     "StoreProtocolError",
     "StoreResponseError",
     "StoreTimeout",
@@ -64,7 +68,12 @@ class SessionError(Exception):
 
 
 class ConfigurationError(SessionError, ValueError):
-    """A configuration value or URL is invalid. Raised at start-up, never per request."""
+    """A configuration value or URL is invalid, or Redis refused the configuration.
+
+    Invalid values and URLs are raised at start-up. Settings that only Redis can judge (a
+    certificate, a password, an ACL, a master name) fail the first operation that meets them,
+    as :class:`StoreMisconfigured`.
+    """
 
 
 class SessionNotLoaded(SessionError):
@@ -168,6 +177,30 @@ class NotReplicated(StoreUnavailable):
 
 class ConcurrentUpdate(StoreError):
     """Compare-and-set mode: another request saved this session since it was loaded."""
+
+
+MisconfigurationCause = Literal["tls", "auth", "acl", "master_name"]
+
+
+class StoreMisconfigured(StoreError, ConfigurationError):
+    """Redis or Sentinel refused hasession's configuration: no retry can help, so none is made.
+
+    ``cause`` says which setting to fix:
+
+    - ``"tls"``: the server certificate did not verify (unknown CA, hostname mismatch, expired),
+      the server refused our client certificate, or TLS met a plain-text port;
+    - ``"auth"``: wrong or missing username/password (``WRONGPASS``, ``NOAUTH``);
+    - ``"acl"``: the user may not run a command or touch a key (``NOPERM``);
+    - ``"master_name"``: every Sentinel that answered says it monitors no master by that name.
+
+    A failover never produces these, so they are raised at once instead of being held for the
+    hold budget. Framework adapters answer them like any store error (``503``), and log them.
+    """
+
+    def __init__(self, message: str, *, cause: MisconfigurationCause) -> None:
+        super().__init__(message)
+        #: Which setting Redis refused.
+        self.cause: MisconfigurationCause = cause
 
 
 class StoreResponseError(StoreError):

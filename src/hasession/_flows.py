@@ -15,51 +15,27 @@ import orjson
 from ._codec import Codec
 from ._commands import Batch, Call, Degraded, Eval, Flow, Reply, text
 from ._config import DurabilityPolicy, SessionPolicy
-from ._exceptions import ConcurrentUpdate, SessionDataError, SessionTooLarge, StoreResponseError
+from ._exceptions import (
+    ConcurrentUpdate,
+    SessionDataError,
+    SessionTooLarge,
+    StoreResponseError,
+    UndecodableSession,
+)
 from ._ids import IdCodec, SessionId
 from ._keys import KeySchema
+from ._results import KEEP, SaveResult, SessionInfo
 from ._scripts import CANARY, CYCLE, DESTROY, INDEX_ADD, LOAD, LOAD_FENCED, SAVE
-from ._session import Session, StoredSession
+from ._session import SessionState, StoredSession
 
-__all__ = ["Context", "SaveResult", "SessionInfo"]
+__all__ = ["SessionFlows"]
 
 log = logging.getLogger("hasession")
 _DATA = "."
 _USER = "@u"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SaveResult:
-    """What the response must do with the cookie after a save.
-
-    .. versionadded:: 0.1
-    """
-
-    #: ``"set"``: send ``value``; ``"delete"``: expire the cookie; ``"keep"``: the browser's
-    #: cookie is still right.
-    cookie: Literal["set", "delete", "keep"]
-    #: The signed cookie value of the stored session (also with ``"keep"``).
-    value: str | None = None
-    #: The sliding TTL was refreshed: a cookie with ``Max-Age`` should be re-sent.
-    refresh: bool = False
-    #: Whether Redis was written.
-    wrote: bool = False
-
-
-KEEP = SaveResult(cookie="keep")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionInfo:
-    """One session of a user, as listed by ``sessions_of``: safe to show, cannot log anyone in.
-
-    .. versionadded:: 0.1
-    """
-
-    public_id: str
-    created_ms: int
-    last_seen_ms: int
-    expires_ms: int
+_DATA_FIELD, _USER_FIELD = _DATA.encode(), _USER.encode()
+_NOT_A_HASH = b"@!"  # LOAD's answer for a key of another type
+_TOMBSTONE = b"@d"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,8 +49,9 @@ class _Delta:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Context:
-    """Everything the flows need, built once per store."""
+class SessionFlows:
+    """The sans-IO operations of one store (load, save, revoke, ...) and everything they need,
+    built once per store."""
 
     ids: IdCodec
     keys: KeySchema
@@ -107,14 +84,14 @@ class Context:
         degraded = isinstance(reply, Degraded)
         if isinstance(reply, Degraded):
             reply = reply.value
-        stored = None if not reply else self._decode(sid, _pairs(reply), now_ms)
+        stored = None if not reply else self._decode_or_none(sid, reply, now_ms)
         if stored is None or stored.expires_ms <= now_ms:  # a replica does not run LOAD's check
             return None
         stored.degraded = degraded
         stored.touched = stored.touched and not degraded  # a replica refreshed no TTL
         return stored
 
-    def save(self, session: Session, now_ms: int, rid: str) -> Flow[SaveResult]:
+    def save(self, session: SessionState, now_ms: int, rid: str) -> Flow[SaveResult]:
         """Write what the request changed: nothing, a delta, a new session, an id cycle or a delete."""
         if session.destroyed:
             return (yield from self._destroy(session))
@@ -144,11 +121,15 @@ class Context:
         (members,) = yield Batch((Call(("ZRANGEBYSCORE", index, now_ms, "+inf")),), route=index, write=False)
         found = []
         for member in members:  # type: ignore[attr-defined]
-            public_id = text(member)
+            public_id = text(member) if _is_utf8(member) else None
+            if public_id is None:
+                continue  # not a member hasession wrote
             key = self.keys.data_for_public(public_id)
             (meta,) = yield Batch((Call(("HMGET", key, "@c", "@t", "@x")),), route=key, write=False)
-            if meta[0] is not None and int(meta[2]) > now_ms:  # type: ignore[index]
-                created, seen, expires = (int(v) for v in meta)  # type: ignore[attr-defined]
+            if not (isinstance(meta, list) and all(isinstance(v, bytes) and v.isdigit() for v in meta)):
+                continue  # gone (all nil), or metadata someone else wrote
+            created, seen, expires = (int(v) for v in meta)
+            if expires > now_ms:
                 found.append(
                     SessionInfo(
                         public_id=public_id, created_ms=created, last_seen_ms=seen, expires_ms=expires
@@ -162,13 +143,15 @@ class Context:
         (reply,) = yield self.write(key, Eval(CANARY, (key,), (token,)))
         return _status(reply)
 
-    def public_id(self, session: Session) -> str | None:
-        """The loggable id of a stored session."""
-        return self.keys.public_id(session.sid) if session.sid is not None and not session.new else None
+    def public_id(self, session: SessionState) -> str | None:
+        """The loggable id of a stored session (``None`` for one that is new or not loaded)."""
+        if session.sid is None or session.stored is None:
+            return None
+        return self.keys.public_id(session.sid)
 
     # -- save paths --------------------------------------------------------------------------
 
-    def _create(self, session: Session, now_ms: int, rid: str) -> Flow[SaveResult]:
+    def _create(self, session: SessionState, now_ms: int, rid: str) -> Flow[SaveResult]:
         expires = now_ms + self.policy.absolute_timeout * 1000
         while True:  # a fresh id: never adopt an id a client made up (session fixation)
             sid = self.ids.new()
@@ -185,7 +168,7 @@ class Context:
         return SaveResult(cookie="set", value=self.ids.sign(sid), wrote=True)
 
     def _update(
-        self, session: Session, sid: SessionId, delta: _Delta, now_ms: int, rid: str
+        self, session: SessionState, sid: SessionId, delta: _Delta, now_ms: int, rid: str
     ) -> Flow[SaveResult]:
         expected = self._expected(session)
         status = yield from self._run_save(sid, "u", delta.sets, delta.dels, now_ms, rid, 0, expected)
@@ -198,7 +181,7 @@ class Context:
         return result
 
     def _cycle(
-        self, session: Session, old: SessionId, delta: _Delta, now_ms: int, rid: str
+        self, session: SessionState, old: SessionId, delta: _Delta, now_ms: int, rid: str
     ) -> Flow[SaveResult]:
         new = self.ids.cycle(old)
         p, old_key = self.policy, self.keys.data(old)
@@ -213,7 +196,7 @@ class Context:
         session.commit(new, version=int(status[1]), written=delta.plain)
         return self._set(new)
 
-    def _destroy(self, session: Session) -> Flow[SaveResult]:
+    def _destroy(self, session: SessionState) -> Flow[SaveResult]:
         if session.sid is None:
             return KEEP
         wrote = not session.loaded or session.stored is not None
@@ -248,7 +231,7 @@ class Context:
         return _status(reply)
 
     def _index(
-        self, session: Session, sid: SessionId, drop: str | None, expires: int, now_ms: int
+        self, session: SessionState, sid: SessionId, drop: str | None, expires: int, now_ms: int
     ) -> Flow[None]:
         stored = session.stored
         previous = stored.user_id if stored is not None else None
@@ -263,11 +246,11 @@ class Context:
 
     # -- pure helpers ------------------------------------------------------------------------
 
-    def _delta(self, session: Session, tag: str) -> _Delta:
+    def _delta(self, session: SessionState, tag: str) -> _Delta:
         """What a save writes; each changed value is turned into JSON once. Enforces ``max_size``."""
         assigned, removed = session.changes()
         for key in session.mutated_keys():
-            assigned[key] = dict.__getitem__(session, key)
+            assigned[key] = session.data[key]
         plain = {k: self.codec.dumps(v) for k, v in assigned.items()}
         sets = {_DATA + k: self.codec.seal(p, context=_context(tag, k)) for k, p in plain.items()}
         dels = {_DATA + k for k in removed}
@@ -278,7 +261,7 @@ class Context:
         self._check_size(session, plain, removed)
         return _Delta(sets=sets, dels=dels, plain=plain)
 
-    def _check_size(self, session: Session, plain: dict[str, bytes], removed: set[str]) -> None:
+    def _check_size(self, session: SessionState, plain: dict[str, bytes], removed: set[str]) -> None:
         if not plain:
             return
         stored = session.stored.plain if session.stored else {}
@@ -288,21 +271,48 @@ class Context:
         if total > self.policy.max_size:
             raise SessionTooLarge(f"session is {total} bytes, more than max_size={self.policy.max_size}")
 
-    def _decode(self, sid: SessionId, fields: dict[str, bytes], now_ms: int) -> StoredSession:
+    def _decode_or_none(self, sid: SessionId, reply: Reply, now_ms: int) -> StoredSession | None:
+        """The stored session, or ``None`` (a fresh session) when someone else wrote or damaged it."""
+        try:
+            meta, values = _split(reply)
+            return None if _TOMBSTONE in meta else self._decode(sid, meta, values, now_ms)
+        except UndecodableSession as exc:
+            log.error("hasession: session %r in Redis is damaged (%s); a fresh session replaces it", sid, exc)
+            return None
+
+    def _decode(
+        self, sid: SessionId, meta: dict[bytes, bytes], values: dict[str, bytes], now_ms: int
+    ) -> StoredSession:
+        if _NOT_A_HASH in meta:
+            error = meta[_NOT_A_HASH].decode(errors="replace")
+            raise UndecodableSession(f"the key is not a hash ({error})")
         stored = StoredSession(
             data={},
-            version=int(fields.get("@v", b"0")),
-            created_ms=int(fields.get("@c", b"0")),
-            expires_ms=int(fields.get("@x", b"0")),
-            touched=now_ms - int(fields.get("@t", b"0")) >= self.policy.touch_interval * 1000,
+            version=_integer(meta, b"@v"),
+            created_ms=_integer(meta, b"@c"),
+            expires_ms=_integer(meta, b"@x"),
+            touched=now_ms - _integer(meta, b"@t") >= self.policy.touch_interval * 1000,
         )
-        values = {name[1:]: raw for name, raw in fields.items() if name.startswith(_DATA)}
+        size = sum(len(k) + len(v) for k, v in values.items())
+        if size > self.policy.max_size:  # hasession never writes that much: every save would fail
+            raise UndecodableSession(f"{size} bytes of values, more than max_size={self.policy.max_size}")
         if not self._decode_all(stored, values):
             for key, raw in values.items():
                 self._decode_value(sid, stored, key, raw)
-        if _USER in fields:
-            stored.user_id = self.codec.decode(fields[_USER], context=_context(sid.tag, _USER))
+        if _USER_FIELD in meta:
+            stored.user_id = self._user_of(sid, meta[_USER_FIELD])
         return stored
+
+    def _user_of(self, sid: SessionId, raw: bytes) -> str | None:
+        try:
+            user_id = self.codec.decode(raw, context=_context(sid.tag, _USER))
+        except SessionDataError as exc:
+            log.error("hasession: dropped the undecodable user id of session %r: %s", sid, exc)
+            return None
+        if not isinstance(user_id, str):
+            log.error("hasession: dropped a user id of type %s in session %r", type(user_id).__name__, sid)
+            return None
+        return user_id
 
     def _decode_all(self, stored: StoredSession, values: dict[str, bytes]) -> bool:
         """Fast path: plain JSON values parsed in one call as one array (one C call, not N)."""
@@ -327,12 +337,12 @@ class Context:
         stored.data[key] = value
         stored.plain[key] = plain
 
-    def _expected(self, session: Session) -> str:
+    def _expected(self, session: SessionState) -> str:
         if self.policy.concurrency != "cas" or session.stored is None:
             return ""
         return str(session.stored.version)
 
-    def _vanished(self, session: Session, status: list[str]) -> SaveResult:
+    def _vanished(self, session: SessionState, status: list[str]) -> SaveResult:
         if status[0] == "CONFLICT":
             raise ConcurrentUpdate(
                 f"session {session.sid!r} changed since it was loaded (version {status[1]})"
@@ -343,7 +353,7 @@ class Context:
         session.forget()
         return SaveResult(cookie="delete")
 
-    def _kept(self, session: Session, sid: SessionId, *, wrote: bool) -> SaveResult:
+    def _kept(self, session: SessionState, sid: SessionId, *, wrote: bool) -> SaveResult:
         touched = session.stored is not None and session.stored.touched
         cookie: Literal["set", "keep"] = "set" if sid.resign else "keep"
         return SaveResult(cookie=cookie, value=self.ids.sign(sid), refresh=touched, wrote=wrote)
@@ -365,9 +375,47 @@ def _delta_args(sets: dict[str, bytes], dels: set[str] | tuple[()]) -> tuple[str
     return tuple(flat)
 
 
-def _pairs(reply: Reply) -> dict[str, bytes]:
-    items: list[bytes] = reply  # type: ignore[assignment]
-    return dict(zip(map(bytes.decode, items[::2]), items[1::2], strict=True))
+def _split(reply: Reply) -> tuple[dict[bytes, bytes], dict[str, bytes]]:
+    """A hash reply as its metadata fields and its values by session key, in one pass.
+
+    A reply that is not a hash of byte strings was not written by hasession; a value whose name is
+    not UTF-8 was not either (it is dropped, logged)."""
+    if not isinstance(reply, list) or len(reply) % 2:
+        raise UndecodableSession(f"not a session hash: {type(reply).__name__}")
+    meta: dict[bytes, bytes] = {}
+    values: dict[str, bytes] = {}
+    pairs = iter(reply)
+    for name, raw in zip(pairs, pairs, strict=True):
+        if not isinstance(name, bytes) or not isinstance(raw, bytes):
+            raise UndecodableSession("not a session hash: a field that is not a string")
+        if name[:1] != _DATA_FIELD:
+            if not name.isascii():  # hasession's own metadata names are ASCII
+                log.error("hasession: ignored a session field hasession did not write (a non-ASCII name)")
+            meta[name] = raw
+            continue
+        try:
+            values[name[1:].decode()] = raw
+        except UnicodeDecodeError:
+            log.error("hasession: ignored a session field whose name is not UTF-8")
+    return meta, values
+
+
+def _is_utf8(value: object) -> bool:
+    if isinstance(value, bytes):
+        try:
+            value.decode()
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def _integer(meta: dict[bytes, bytes], name: bytes) -> int:
+    """A metadata field (``@v``, ``@c``, ``@x``, ``@t``: every save writes all four)."""
+    raw = meta.get(name)
+    if raw is None or not (raw.isdigit() and len(raw) < 20):
+        state = "missing" if raw is None else "not an integer"
+        raise UndecodableSession(f"metadata {name.decode()} is {state}")
+    return int(raw)
 
 
 def _status(reply: Reply) -> list[str]:

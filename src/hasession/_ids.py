@@ -63,6 +63,10 @@ class SessionId:
     hashed: str
     #: The cookie was signed with an older key: send it again, signed with the newest.
     resign: bool = field(default=False, compare=False)
+    #: The cookie this id was verified from, when the newest key signed it: the codec that
+    #: verified it (``signer``) returns it from :meth:`IdCodec.sign` instead of the same HMAC again.
+    cookie: str | None = field(default=None, compare=False)
+    signer: object = field(default=None, compare=False)
 
     def __repr__(self) -> str:  # never put the raw id in logs or tracebacks
         return f"SessionId(hashed={self.hashed[:12]!r}…)"
@@ -77,11 +81,13 @@ class IdCodec:
     session is stored; set ``hash_key`` explicitly before retiring the oldest signing key.
     """
 
-    __slots__ = ("_hash_key", "_sign_keys")
+    __slots__ = ("_hasher", "_signers", "_token")
 
     def __init__(self, keys: Sequence[Secret], *, hash_key: Secret | None = None) -> None:
-        self._sign_keys = tuple(_derive(k, b"cookie-signature") for k in reversed(keys))
-        self._hash_key = _derive(hash_key or keys[0], b"id-hash")
+        # HMAC objects keyed once; each use copies one (cheaper than keying a new one).
+        self._signers = tuple(_prepared(_derive(k, b"cookie-signature")) for k in reversed(keys))
+        self._hasher = _prepared(_derive(hash_key or keys[0], b"id-hash"))
+        self._token = object()  # marks the ids this codec verified (see SessionId.cookie)
 
     def new(self) -> SessionId:
         """A fresh random id with a fresh slot tag."""
@@ -95,31 +101,49 @@ class IdCodec:
 
     def sign(self, sid: SessionId) -> str:
         """The cookie value for ``sid``."""
-        return f"{sid.value}.{_b64(self._mac(self._sign_keys[0], sid.value))}"
+        if sid.cookie is not None and sid.signer is self._token:
+            return sid.cookie
+        return f"{sid.value}.{_b64(_mac(self._signers[0], sid.value)[:SIG_BYTES])}"
 
     def verify(self, cookie: str | None) -> SessionId | None:
         """The id a cookie carries, or ``None`` when it is missing, malformed, oversized or forged."""
         if not cookie or _COOKIE.fullmatch(cookie) is None:
             return None  # one spelling per id: other alphabets and unused low bits are refused
         value, signature = cookie[:_ID_CHARS], cookie[_ID_CHARS + 1 :]
-        matches = [hmac.compare_digest(_b64(self._mac(k, value)), signature) for k in self._sign_keys]
-        if not any(matches):
+        fresh = True
+        for signer in self._signers:  # newest first: usually one HMAC
+            if hmac.compare_digest(_b64(_mac(signer, value)[:SIG_BYTES]), signature):
+                break
+            fresh = False
+        else:
             return None
-        digest = hmac.new(self._hash_key, value.encode(), hashlib.sha256).digest()
-        return SessionId(value=value, tag=value[:_TAG_CHARS], hashed=_b64(digest), resign=not matches[0])
+        digest = _mac(self._hasher, value)
+        return SessionId(
+            value=value,
+            tag=value[:_TAG_CHARS],
+            hashed=_b64(digest),
+            resign=not fresh,
+            cookie=cookie if fresh else None,
+            signer=self._token,
+        )
 
     def hash_user(self, user_id: str) -> str:
         """Keyed hash of a user id, for the per-user index key."""
-        return _b64(hmac.new(self._hash_key, b"user:" + user_id.encode(), hashlib.sha256).digest()[:18])
+        return _b64(_mac(self._hasher, "user:" + user_id)[:18])
 
     def _make(self, tag: bytes) -> SessionId:
         value = _b64(tag + secrets.token_bytes(SECRET_BYTES))
         return self._identify(value, tag)
 
     def _identify(self, value: str, tag: bytes) -> SessionId:
-        digest = hmac.new(self._hash_key, value.encode(), hashlib.sha256).digest()
-        return SessionId(value=value, tag=_b64(tag), hashed=_b64(digest))
+        return SessionId(value=value, tag=_b64(tag), hashed=_b64(_mac(self._hasher, value)))
 
-    @staticmethod
-    def _mac(key: bytes, value: str) -> bytes:
-        return hmac.new(key, value.encode(), hashlib.sha256).digest()[:SIG_BYTES]
+
+def _prepared(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def _mac(prepared: hmac.HMAC, value: str) -> bytes:
+    mac = prepared.copy()
+    mac.update(value.encode())
+    return mac.digest()

@@ -6,8 +6,8 @@ A router answers :meth:`Router.plan` with one of three plans:
 - :class:`Hold`: a failover is under way; wait for news (or the deadline) and ask again;
 - :class:`Discover`: run this flow (it asks Sentinels / nodes) and report what it found.
 
-Drivers feed back what happened (:meth:`Router.succeeded`, :meth:`Router.failed`,
-:meth:`Router.discovered`) and Sentinel's pub/sub events (:meth:`Router.on_event`).
+Drivers feed back what happened (:meth:`Router.failed`, :meth:`Router.discovered`) and Sentinel's
+pub/sub events (:meth:`Router.on_event`).
 """
 
 from __future__ import annotations
@@ -18,15 +18,26 @@ from typing import Generic, TypeVar
 from ._commands import Batch, Flow, text
 from ._exceptions import (
     FailoverInProgress,
-    MasterNotFound,
+    MisconfigurationCause,
     StoreError,
+    StoreMisconfigured,
     StoreResponseError,
     StoreTimeout,
-    StoreUnavailable,
 )
 from ._topology import Address
 
-__all__ = ["Discover", "Hold", "Plan", "Router", "Send", "StandaloneRouter", "error_from_reply"]
+__all__ = [
+    "Discover",
+    "Hold",
+    "NoScript",
+    "Plan",
+    "Redirected",
+    "Router",
+    "Send",
+    "StandaloneRouter",
+    "error_from_reply",
+    "role_of",
+]
 
 T = TypeVar("T")
 
@@ -65,6 +76,12 @@ class NoScript(FailoverInProgress):
 
 # Error replies that mean "not applied, the topology is changing": retry, maybe elsewhere.
 _FAILOVER_REPLIES = ("READONLY", "LOADING", "MASTERDOWN", "NOREPLICAS", "BUSY", "TRYAGAIN", "CLUSTERDOWN")
+# Error replies that mean "you are not allowed": a configuration fault, never retried.
+_REFUSALS: dict[str, MisconfigurationCause] = {"NOPERM": "acl", "WRONGPASS": "auth", "NOAUTH": "auth"}
+_ADVICE: dict[MisconfigurationCause, str] = {
+    "acl": "grant the ACL rule in docs/security.md to hasession's user",
+    "auth": "check the username and password",
+}
 
 
 def error_from_reply(message: str) -> StoreError:
@@ -78,6 +95,13 @@ def error_from_reply(message: str) -> StoreError:
         )
     if code == "NOSCRIPT":
         return NoScript(message)
+    # A script's error keeps the code after a prefix (Redis 7: "ERR ... script: NOPERM ...").
+    refused = next((c for c in _REFUSALS if c == code or f" {c} " in f" {message} "), None)
+    if message.startswith("Protocol error: unauthenticated"):  # a long command before AUTH
+        refused = "NOAUTH"
+    if refused is not None:
+        cause = _REFUSALS[refused]
+        return StoreMisconfigured(f"{message}; {_ADVICE[cause]}", cause=cause)
     if code == "UNBLOCKED":  # a WAIT cut short: the master was demoted; the write's fate is unknown
         return StoreTimeout(message)
     if code in _FAILOVER_REPLIES or message.startswith("You can't write against a read only"):
@@ -108,9 +132,6 @@ class Router:
     def plan(self, batch: Batch, now: float) -> Plan:
         raise NotImplementedError
 
-    def succeeded(self, address: Address, now: float) -> None:
-        """A batch went through to ``address``."""
-
     def failed(self, address: Address, error: StoreError, now: float) -> None:
         """A batch to ``address`` failed with ``error``."""
 
@@ -137,10 +158,3 @@ def role_of(reply: object) -> str:
     if isinstance(reply, list) and reply:
         return text(reply[0])
     raise StoreResponseError(f"unexpected ROLE reply {reply!r}")
-
-
-def is_retryable(error: StoreError) -> bool:
-    return isinstance(error, StoreUnavailable)
-
-
-__all__ += ["MasterNotFound", "NoScript", "Redirected", "is_retryable", "role_of"]

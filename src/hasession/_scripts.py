@@ -66,7 +66,9 @@ LOAD = Script(
     "load",
     """
 -- KEYS: data. ARGV: now_ms, idle_ms, touch_interval_ms. Returns the hash, or false.
-local h = redis.call('HGETALL', KEYS[1])
+-- A key of another type (written by someone else) comes back as {'@!', error}: a damaged session.
+local h = redis.pcall('HGETALL', KEYS[1])
+if h['err'] then return {'@!', h['err']} end
 if #h == 0 then return false end
 local now = tonumber(ARGV[1])
 local t, x
@@ -170,7 +172,7 @@ CANARY = Script(
     "canary",
     """
 -- KEYS: canary. ARGV: a fresh token. A store that finds its canary gone after it had seen one
--- knows Redis lost its whole dataset (a restart without persistence, HA-NOTES fault #4).
+-- knows Redis lost its whole dataset (docs/design.md, *What no client can repair*).
 local seen = redis.call('GET', KEYS[1])
 if seen then return {'same', seen} end
 redis.call('SET', KEYS[1], ARGV[1])

@@ -24,7 +24,8 @@ States and the rules that move between them (one line per transition in ``_TRANS
                                                      failover was undone: a majority of Sentinels name
                                                      it at the newest epoch, and the candidate is no
                                                      master (a leader that died mid-way).
-    SWITCHING    -- (time)            --> UNKNOWN    after SWITCH_SECONDS without news.
+    SWITCHING    -- (time)            --> (lookup)   after SWITCH_SECONDS without a candidate: ask the
+                                                     Sentinels (the leader may have died mid-way).
 
 Discovery follows Redis's Sentinel client guidelines: the candidate first; then every Sentinel is
 asked, in order, for ``get-master-addr-by-name`` and, in the same round trip, ``SENTINEL MASTER``
@@ -53,13 +54,21 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from ._commands import Batch, Call, Flow, Reply, text
-from ._exceptions import FailoverInProgress, MasterNotFound, StoreError, StoreUnavailable
+from ._exceptions import (
+    FailoverInProgress,
+    MasterNotFound,
+    StoreError,
+    StoreMisconfigured,
+    StoreUnavailable,
+)
 from ._routing import Discover, Hold, NoScript, Plan, Router, Send, role_of
 from ._topology import Address
 
 __all__ = ["MasterView", "SentinelRouter", "Vouch", "config_epoch", "lease_until", "parse_event", "vouch"]
 
-SWITCH_SECONDS = 15.0
+#: How long a failover may go without naming a candidate before the Sentinels are asked again
+#: (a leader names one within tens of milliseconds of starting; one that died never will).
+SWITCH_SECONDS = 1.0
 AVOID_SECONDS = 15.0
 PROBE_SECONDS = 0.02
 #: Read timeout of discovery probes (Sentinel docs: "a few hundreds of milliseconds").
@@ -313,6 +322,8 @@ def _is_master(address: Address) -> Flow[bool]:
     try:
         (reply,) = yield _ask(address, ("ROLE",))
         return role_of(reply) == "master"
+    except StoreMisconfigured:
+        raise  # a wrong password or certificate: no failover explains it
     except StoreError:
         return False
 
@@ -324,21 +335,44 @@ Named = tuple[Address, int, int]
 Discovered = tuple[Address, int, int] | tuple[Address, int, int, bool]
 
 
-def _ask_sentinels(sentinels: tuple[Address, ...], name: str) -> Flow[tuple[list[Named], bool]]:
+def _ask_sentinels(
+    sentinels: tuple[Address, ...], name: str
+) -> Flow[tuple[list[Named], bool, StoreMisconfigured | None]]:
     """Every Sentinel's answer, newest configuration epoch first (then in the Sentinels' order),
-    and whether any of them is running a failover of the master."""
+    whether any of them is running a failover of the master, and a configuration fault to raise
+    if no master turns up: every Sentinel that answered does not know ``name`` (Sentinel says so
+    for nothing else, failover or not), or none answered and one refused our TLS or password."""
     named: list[Named] = []
-    busy = False
+    busy = answered = False
+    unknown = 0
+    refused: StoreMisconfigured | None = None
     for i, sentinel in enumerate(sentinels):
         lookup = ("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name)
         try:
             address, master = yield _ask(sentinel, lookup, ("SENTINEL", "MASTER", name))
+            answered = True
             busy = busy or "failover_in_progress" in _fields(master).get("flags", "")
             if address:
                 named.append((_addr(*(text(p) for p in address)), config_epoch(master), i))  # type: ignore[attr-defined]
-        except (StoreError, TypeError, ValueError):  # down, frozen, or does not know the name
+        except StoreMisconfigured as exc:
+            refused = refused or exc
+        except StoreError as exc:  # down, frozen, or does not know the name
+            unknown += _UNKNOWN_NAME in str(exc)
+        except (TypeError, ValueError):
             continue
-    return sorted(named, key=lambda n: (-n[1], n[2])), busy
+    fault = None
+    if unknown and not answered:
+        fault = StoreMisconfigured(
+            f"no Sentinel that answered monitors a master named {name!r}; check the master name",
+            cause="master_name",
+        )
+    elif refused is not None and not answered:
+        fault = refused
+    return sorted(named, key=lambda n: (-n[1], n[2])), busy, fault
+
+
+#: Sentinel's error for ``SENTINEL MASTER <name>`` when it monitors no such master.
+_UNKNOWN_NAME = "No such master with that name"
 
 
 def config_epoch(reply: object) -> int:
@@ -357,17 +391,18 @@ def _fields(reply: object) -> dict[str, str]:
 def discover(
     sentinels: tuple[Address, ...], name: str, view: MasterView, now: float
 ) -> Flow[Discovered | None]:
-    """Find the master (see :data:`Discovered`)."""
+    """Find the master (see :data:`Discovered`).
+
+    Raises :class:`StoreMisconfigured` when no master turns up and the Sentinels refused the
+    master name or our credentials (see :func:`_ask_sentinels`).
+    """
     avoid = view.avoid if now < view.avoid_until else None
-    candidate_failed = False
-    if view.hint is not None and view.hint != avoid:
-        if (yield from _is_master(view.hint)):
-            return view.hint, -1, -1
-        candidate_failed = True
-    named, busy = yield from _ask_sentinels(sentinels, name)
+    if view.hint is not None and view.hint != avoid and (yield from _is_master(view.hint)):
+        return view.hint, -1, -1
+    named, busy, fault = yield from _ask_sentinels(sentinels, name)
     tried: set[Address] = set()
     abandoned = not busy and _abandoned(named, view.epoch, len(sentinels))
-    reverted = abandoned or (candidate_failed and not busy and _reverted(named, avoid, len(sentinels)))
+    reverted = abandoned or (not busy and _reverted(named, avoid, len(sentinels)))
     floor = named[0][1] if abandoned else view.epoch
     for address, epoch, index in named:
         if (address == avoid and not reverted) or address in tried or epoch < floor:
@@ -379,6 +414,8 @@ def discover(
             return (address, index, epoch, True) if back else (address, index, epoch)
     if not named and view.last is not None and view.last != avoid and (yield from _is_master(view.last)):
         return view.last, -1, -1
+    if fault is not None:
+        raise fault
     return None
 
 
@@ -395,10 +432,11 @@ def _abandoned(named: list[Named], epoch: int, sentinels: int) -> bool:
 def _reverted(named: list[Named], avoid: Address | None, sentinels: int) -> bool:
     """Whether a failover we heard begin was undone: a majority of the Sentinels names the old
     master at the newest epoch any of them reports, and (checked by the caller) no Sentinel that
-    answers is running a failover and the candidate is no master. A leader Sentinel that dies
-    mid-way leaves exactly that: the others never heard of its failover, and turn the candidate
-    back into a replica. While the leader runs it, its ``SENTINEL MASTER`` flags say
-    ``failover_in_progress``, and the candidate may not have become master yet."""
+    answers is running a failover and the candidate, if one was named, is no master. A leader
+    Sentinel that dies mid-way leaves exactly that: the others never heard of its failover, and
+    turn the candidate back into a replica. While the leader runs it, its ``SENTINEL MASTER``
+    flags say ``failover_in_progress``; once it is done, it names the new master at a newer
+    epoch."""
     if avoid is None or not named:
         return False
     top = named[0][1]
@@ -486,7 +524,27 @@ class SentinelRouter(Router):
         else:
             self._vouches[sentinel] = found
         self._lease_until = lease_until(list(self._vouches.values()), self.view, len(self.sentinels))
+        if now >= self._lease_until and self._vouched_elsewhere(now):
+            # the Sentinels agree on another master (e.g. a failover whose leader died was undone,
+            # and the candidate we moved to is about to be turned back): look again
+            self.apply(Lost(self.view.address), now)  # type: ignore[arg-type]
+            return True
         return lapsed and now < self._lease_until
+
+    def _vouched_elsewhere(self, now: float) -> bool:
+        view = self.view
+        if view.state is not State.KNOWN:
+            return False
+        elsewhere = MasterView(state=State.KNOWN, address=None, epoch=-1)
+        for address in {v.address for v in self._vouches.values() if v.address != view.address}:
+            if (
+                lease_until(
+                    list(self._vouches.values()), replace(elsewhere, address=address), len(self.sentinels)
+                )
+                > now
+            ):
+                return True
+        return False
 
     def failed(self, address: Address, error: StoreError, now: float) -> None:
         if isinstance(error, StoreUnavailable) and not _harmless(error):

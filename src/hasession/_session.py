@@ -1,14 +1,28 @@
-"""The session object handed to request handlers.
+"""The session object handed to request handlers, and the state the store keeps beside it.
 
-It is a ``MutableMapping`` of JSON values that tracks what a request did, so the store can
-write only the difference: ``new``, ``modified`` and ``accessed`` follow Django and Flask.
-It does no I/O itself: a sync store gives it a loader it calls on first access; an async
-store's session must be loaded (``await store.load_into(session)``) before use.
+:class:`Session` is a ``MutableMapping`` of JSON values over a private dict. Every way to change
+it (``[k] = v``, ``del``, ``update``, ``|=``, ``pop``, ``popitem``, ``setdefault``, ``clear``)
+goes through methods that record the change, and values mutated in place are noticed by
+comparing their JSON with what was loaded. ``new``, ``modified`` and ``accessed`` follow Django
+and Flask.
+
+What the store needs to load and save a session (its id, what was loaded, what changed) is a
+:class:`SessionState`, reached with :func:`state_of`; the flows (``_flows.py``) work on it, never
+on the mapping. A session does no I/O itself: a sync store gives it a loader it calls on first
+access; an async store's session must be loaded (``await store.load_into(session)``) before use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import (
+    Callable,
+    ItemsView,
+    Iterator,
+    KeysView,
+    Mapping,
+    MutableMapping,
+    ValuesView,
+)
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +31,9 @@ import orjson
 from ._exceptions import SessionNotLoaded
 from ._ids import SessionId
 
-__all__ = ["Session", "StoredSession"]
+__all__ = ["Session", "SessionState", "StoredSession", "state_of"]
+
+_NOT_LOADED = "this session is not loaded yet: `await` the adapter's session_from(request) first"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -37,129 +53,91 @@ class StoredSession:
     degraded: bool = False
 
 
-class Session(dict[str, Any]):
-    """A web session: a mapping of JSON values with change tracking.
+class SessionState:
+    """The store side of one session: its id, what was loaded, and what the request changed.
 
-    Assign to keys to change them. Values mutated in place (``session["cart"].append(x)``) are
-    noticed too, by comparing their JSON with what was loaded.
-
-    .. versionadded:: 0.1
+    ``data`` is the session's own dict (the same object): the state reads it to compute what a
+    save writes, and updates it when a load fills it or a destroy forgets it.
     """
 
+    __slots__ = (
+        "accessed",
+        "assigned",
+        "cycle_requested",
+        "data",
+        "destroyed",
+        "loaded",
+        "loader",
+        "removed",
+        "sid",
+        "stored",
+        "user_changed",
+        "user_id",
+    )
+
     def __init__(
-        self, sid: SessionId | None = None, *, loader: Callable[[Session], None] | None = None
+        self, sid: SessionId | None, data: dict[str, Any], loader: Callable[[Session], None] | None
     ) -> None:
-        super().__init__()
-        self._sid = sid
-        self._loader = loader
-        self._stored: StoredSession | None = None
-        self._loaded = sid is None
-        self._removed: set[str] = set()
-        self._assigned: set[str] = set()
-        self._user_id: str | None = None
-        self._user_changed = False
-        #: Whether the request read the session.
+        #: The verified id the session was opened with (``None``: no valid cookie).
+        self.sid = sid
+        self.data = data
+        self.loader = loader
+        #: What the load found (``None``: nothing, the session is new).
+        self.stored: StoredSession | None = None
+        #: Whether the stored data has been read (or there was nothing to read).
+        self.loaded = sid is None
+        #: Keys assigned, and keys deleted, since the load or the last save.
+        self.assigned: set[str] = set()
+        self.removed: set[str] = set()
+        self.user_id: str | None = None
+        self.user_changed = False
+        #: Whether the request read or wrote the session.
         self.accessed = False
-        #: Set by :meth:`cycle_id`: rotate the id at save time (log-in, privilege change).
+        #: Rotate the id at save time (log-in, privilege change).
         self.cycle_requested = False
-        #: Set by :meth:`destroy`: delete the session and its cookie at save time.
+        #: Delete the session and its cookie at save time.
         self.destroyed = False
-
-    # -- identity and lifecycle -------------------------------------------------------------
-
-    @property
-    def id(self) -> str | None:
-        """The id carried by the cookie, or ``None`` for a session not yet stored."""
-        return self._sid.value if self._sid is not None and not self.new else None
-
-    @property
-    def sid(self) -> SessionId | None:
-        """The verified id this session was opened with (internal use by stores)."""
-        return self._sid
-
-    @property
-    def new(self) -> bool:
-        """True until the session exists in the store."""
-        self._ensure_loaded()
-        return self._stored is None
-
-    @property
-    def degraded(self) -> bool:
-        """Whether the data came from a replica during a failover (it may be slightly stale)."""
-        return self._stored is not None and self._stored.degraded
-
-    @property
-    def loaded(self) -> bool:
-        """Whether the stored data has been read (or there was nothing to read)."""
-        return self._loaded
-
-    @property
-    def stored(self) -> StoredSession | None:
-        """What the load found (internal use by stores)."""
-        return self._stored
 
     @property
     def modified(self) -> bool:
         """Whether a save has something to write (values mutated in place included)."""
-        flagged = (
-            self._assigned or self._removed or self._user_changed or self.cycle_requested or self.destroyed
-        )
-        return bool(flagged) or bool(self.mutated_keys())
-
-    def mutated_keys(self) -> set[str]:
-        """Loaded keys whose value was changed in place (their JSON differs from what was loaded)."""
-        plain = self._stored.plain if self._stored is not None else {}
-        return {
-            k for k in self.read_keys() if k in plain and orjson.dumps(dict.__getitem__(self, k)) != plain[k]
-        }
-
-    @property
-    def user_id(self) -> str | None:
-        """The user this session belongs to; setting it adds the session to that user's index."""
-        self._ensure_loaded()
-        return self._user_id
-
-    @user_id.setter
-    def user_id(self, value: str | None) -> None:
-        self._ensure_loaded()
-        if value != self._user_id:
-            self._user_id, self._user_changed = value, True
-
-    @property
-    def user_changed(self) -> bool:
-        return self._user_changed
-
-    def cycle_id(self) -> None:
-        """Give the session a new id at save time, keeping its data (defence against fixation)."""
-        self._ensure_loaded()
-        self.cycle_requested = True
-
-    def destroy(self) -> None:
-        """Delete the session at save time; requests already in flight cannot bring it back."""
-        self._ensure_loaded()
-        super().clear()
-        self.destroyed = True
-
-    def changes(self) -> tuple[dict[str, Any], set[str]]:
-        """``(values to write, keys to delete)`` since the load."""
-        stored = self._stored.plain if self._stored else {}
-        written = {
-            k: super(Session, self).__getitem__(k) for k in self._assigned if dict.__contains__(self, k)
-        }
-        return written, {k for k in self._removed if k in stored}
+        if self.assigned or self.removed or self.user_changed or self.cycle_requested or self.destroyed:
+            return True
+        return bool(self.mutated_keys())
 
     def read_keys(self) -> set[str]:
         """Loaded keys the request may have mutated in place (checked against ``stored.plain``)."""
-        return {k for k in dict.keys(self) if k not in self._assigned} if self.accessed else set()
+        return {k for k in self.data if k not in self.assigned} if self.accessed else set()
 
-    # -- loading (called by stores) ---------------------------------------------------------
+    def mutated_keys(self) -> set[str]:
+        """Loaded keys whose value was changed in place (their JSON differs from what was loaded)."""
+        if not self.accessed or self.stored is None:
+            return set()
+        plain, data = self.stored.plain, self.data
+        return {k for k in self.read_keys() if k in plain and orjson.dumps(data[k]) != plain[k]}
+
+    def changes(self) -> tuple[dict[str, Any], set[str]]:
+        """``(values to write, keys to delete)`` since the load; values mutated in place are not
+        included (see :meth:`mutated_keys`)."""
+        stored = self.stored.plain if self.stored is not None else {}
+        data = self.data
+        written = {k: data[k] for k in self.assigned if k in data}
+        return written, {k for k in self.removed if k in stored}
+
+    # -- called by stores and flows ---------------------------------------------------------
 
     def fill(self, stored: StoredSession | None) -> None:
         """Install what the store found (``None``: nothing, the session is new)."""
-        self._stored, self._loaded = stored, True
+        self.stored, self.loaded = stored, True
         if stored is not None:
-            dict.update(self, stored.data)
-            self._user_id = stored.user_id
+            self.data.update(stored.data)
+            self.user_id = stored.user_id
+
+    def hide(self, key: str) -> None:
+        """Drop a loaded ``key`` from view without recording a delete: it stays stored."""
+        self.data.pop(key, None)
+        if self.stored is not None:
+            self.stored.data.pop(key, None)
 
     def commit(
         self,
@@ -174,133 +152,266 @@ class Session(dict[str, Any]):
 
         ``written`` is the JSON of each value the save wrote.
         """
-        old = self._stored
-        plain = {k: v for k, v in (old.plain if old else {}).items() if dict.__contains__(self, k)}
+        old, data = self.stored, self.data
+        plain = {k: v for k, v in (old.plain if old else {}).items() if k in data}
         plain.update(written)
-        self._stored = StoredSession(
-            data=dict(dict.items(self)),
+        self.stored = StoredSession(
+            data=dict(data),
             plain=plain,
             version=version,
             created_ms=created_ms or (old.created_ms if old else 0),
             expires_ms=expires_ms or (old.expires_ms if old else 0),
-            user_id=self._user_id,
+            user_id=self.user_id,
         )
-        self._sid = sid
-        self._assigned.clear()
-        self._removed.clear()
-        self._user_changed = self.cycle_requested = False
+        self.sid = sid
+        self.assigned.clear()
+        self.removed.clear()
+        self.user_changed = self.cycle_requested = False
 
     def forget(self) -> None:
         """The stored session is gone (destroyed here or elsewhere): become a new, empty session."""
-        dict.clear(self)
-        self._sid = self._stored = None
-        self._assigned.clear()
-        self._removed.clear()
-        self._user_id, self._user_changed = None, False
+        self.data.clear()
+        self.sid = self.stored = None
+        self.assigned.clear()
+        self.removed.clear()
+        self.user_id, self.user_changed = None, False
         self.cycle_requested = self.destroyed = False
 
-    def _ensure_loaded(self) -> None:
-        if self._loaded:
-            return
-        if self._loader is None:
-            raise SessionNotLoaded(
-                "this session is not loaded yet: `await` the adapter's session_from(request) first"
-            )
-        self._loader(self)
 
-    # -- MutableMapping ---------------------------------------------------------------------
+def state_of(session: Session) -> SessionState:
+    """The store-side state of ``session`` (for stores, flows and adapters only)."""
+    return session._state
+
+
+class Session(MutableMapping[str, Any]):
+    """A web session: a mapping of JSON values with change tracking.
+
+    Assign to keys to change them, or use any ``dict`` method (``update``, ``|=``, ``pop``,
+    ``setdefault``, ...): every one is recorded. Values mutated in place
+    (``session["cart"].append(x)``) are noticed too, by comparing their JSON with what was loaded.
+    ``copy()`` and ``session | other`` give plain dicts.
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = ("_data", "_state")
+
+    def __init__(
+        self, sid: SessionId | None = None, *, loader: Callable[[Session], None] | None = None
+    ) -> None:
+        self._data: dict[str, Any] = {}
+        self._state = SessionState(sid, self._data, loader)
+
+    # -- identity and lifecycle -------------------------------------------------------------
+
+    @property
+    def id(self) -> str | None:
+        """The id carried by the cookie, or ``None`` for a session not yet stored."""
+        sid = self._state.sid
+        return sid.value if sid is not None and not self.new else None
+
+    @property
+    def new(self) -> bool:
+        """True until the session exists in the store."""
+        if not self._state.loaded:
+            self._load()
+        return self._state.stored is None
+
+    @property
+    def degraded(self) -> bool:
+        """Whether the data came from a replica during a failover (it may be slightly stale)."""
+        stored = self._state.stored
+        return stored is not None and stored.degraded
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the stored data has been read (or there was nothing to read)."""
+        return self._state.loaded
+
+    @property
+    def accessed(self) -> bool:
+        """Whether the request read or wrote the session (the response then varies on ``Cookie``)."""
+        return self._state.accessed
+
+    @accessed.setter
+    def accessed(self, value: bool) -> None:  # Flask sets it when ``flask.session`` is used
+        self._state.accessed = value
+
+    @property
+    def modified(self) -> bool:
+        """Whether a save has something to write (values mutated in place included)."""
+        return self._state.modified
+
+    @property
+    def user_id(self) -> str | None:
+        """The user this session belongs to; setting it adds the session to that user's index."""
+        if not self._state.loaded:
+            self._load()
+        return self._state.user_id
+
+    @user_id.setter
+    def user_id(self, value: str | None) -> None:
+        state = self._state
+        if not state.loaded:
+            self._load()
+        if value != state.user_id:
+            state.user_id, state.user_changed = value, True
+
+    def cycle_id(self) -> None:
+        """Give the session a new id at save time, keeping its data (defence against fixation)."""
+        if not self._state.loaded:
+            self._load()
+        self._state.cycle_requested = True
+
+    def destroy(self) -> None:
+        """Delete the session at save time; requests already in flight cannot bring it back."""
+        if not self._state.loaded:
+            self._load()
+        self._data.clear()
+        self._state.destroyed = True
+
+    def _load(self) -> None:
+        loader = self._state.loader
+        if loader is None:
+            raise SessionNotLoaded(_NOT_LOADED)
+        loader(self)
+
+    def _use(self) -> dict[str, Any]:
+        """The data, loaded, with the session marked accessed (every mapping method starts here)."""
+        state = self._state
+        if not state.loaded:
+            self._load()
+        state.accessed = True
+        return self._data
+
+    # -- reading ----------------------------------------------------------------------------
 
     def __getitem__(self, key: str) -> Any:
-        self._ensure_loaded()
-        self.accessed = True
-        return super().__getitem__(key)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._ensure_loaded()
-        self.accessed = True
-        self._check_key(key)
-        super().__setitem__(key, value)
-        self._assigned.add(key)
-        self._removed.discard(key)
-
-    def __delitem__(self, key: str) -> None:
-        self._ensure_loaded()
-        self.accessed = True
-        super().__delitem__(key)
-        self._assigned.discard(key)
-        self._removed.add(key)
-
-    def __iter__(self) -> Iterator[str]:
-        self._ensure_loaded()
-        self.accessed = True
-        return super().__iter__()
-
-    def __len__(self) -> int:
-        self._ensure_loaded()
-        self.accessed = True
-        return super().__len__()
-
-    def __contains__(self, key: object) -> bool:
-        self._ensure_loaded()
-        self.accessed = True
-        return super().__contains__(key)
-
-    def __repr__(self) -> str:
-        state = "unloaded" if not self._loaded else f"{len(dict.keys(self))} keys"
-        return f"<Session {state}{' new' if self._loaded and self._stored is None else ''}>"
+        return self._use()[key]
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self[key] if key in self else default  # noqa: SIM401 - dict.get would skip loading
+        return self._use().get(key, default)
 
-    def keys(self) -> Any:
-        self._ensure_loaded()
-        self.accessed = True
-        return super().keys()
+    def __contains__(self, key: object) -> bool:
+        return key in self._use()
 
-    def values(self) -> Any:
-        self._ensure_loaded()
-        self.accessed = True
-        return super().values()
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._use())
 
-    def items(self) -> Any:
-        self._ensure_loaded()
-        self.accessed = True
-        return super().items()
+    def __len__(self) -> int:
+        return len(self._use())
+
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(self._use())
+
+    def keys(self) -> KeysView[str]:
+        return self._use().keys()
+
+    def values(self) -> ValuesView[Any]:
+        return self._use().values()
+
+    def items(self) -> ItemsView[str, Any]:
+        return self._use().items()
+
+    def copy(self) -> dict[str, Any]:
+        """A plain ``dict`` with the data, detached from change tracking."""
+        return dict(self._use())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Session):
+            return self._use() == other._use()
+        if isinstance(other, Mapping):
+            return self._use() == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __or__(self, other: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        merged = self.copy()
+        merged.update(other)
+        return merged
+
+    def __ror__(self, other: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        merged = dict(other)
+        merged.update(self._use())
+        return merged
+
+    def __repr__(self) -> str:
+        state = self._state
+        if not state.loaded:
+            return "<Session unloaded>"
+        return f"<Session {len(self._data)} keys{' new' if state.stored is None else ''}>"
+
+    # -- writing: every change is recorded --------------------------------------------------
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        data = self._use()
+        if type(key) is not str:
+            _check_key(key)
+        data[key] = value
+        self._state.assigned.add(key)
+        self._state.removed.discard(key)
+
+    def __delitem__(self, key: str) -> None:
+        del self._use()[key]
+        self._state.assigned.discard(key)
+        self._state.removed.add(key)
 
     def pop(self, key: str, *default: Any) -> Any:
-        if key in self:
-            value = self[key]
-            del self[key]
+        data = self._use()
+        if key in data:
+            value = data.pop(key)
+            self._state.assigned.discard(key)
+            self._state.removed.add(key)
             return value
         if default:
             return default[0]
         raise KeyError(key)
 
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        if key not in self:
-            self[key] = default
-        return self[key]
+    def popitem(self) -> tuple[str, Any]:
+        """Remove and return the last inserted ``(key, value)``, as ``dict.popitem`` does."""
+        data = self._use()
+        if not data:
+            raise KeyError("popitem(): session is empty")
+        key, value = data.popitem()
+        self._state.assigned.discard(key)
+        self._state.removed.add(key)
+        return key, value
 
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        for key, value in dict(*args, **kwargs).items():
-            self[key] = value
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        data = self._use()
+        if key in data:
+            return data[key]
+        self[key] = default
+        return default
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        """Set several keys at once; nothing is set if one of the keys is not a ``str``."""
+        data = self._use()
+        values = dict(other, **kwargs)
+        for key in values:
+            if type(key) is not str:
+                _check_key(key)
+        data.update(values)
+        self._state.assigned.update(values)
+        self._state.removed.difference_update(values)
+
+    # ``session | other`` is a plain dict (like ``copy()``), ``session |= other`` updates the session.
+    def __ior__(self, other: Any) -> Session:  # type: ignore[misc]
+        self.update(other)
+        return self
 
     def clear(self) -> None:
-        for key in list(self.keys()):
-            del self[key]
+        data = self._use()
+        self._state.removed.update(data)
+        self._state.assigned.clear()
+        data.clear()
 
-    def popitem(self) -> tuple[str, Any]:
-        try:
-            key = next(iter(self))
-        except StopIteration:
-            raise KeyError("popitem(): session is empty") from None
-        return key, self.pop(key)
 
-    def copy(self) -> dict[str, Any]:  # a plain dict: copies are not sessions
-        self._ensure_loaded()
-        return dict(super().items())
-
-    @staticmethod
-    def _check_key(key: object) -> None:
-        if not isinstance(key, str):
-            raise TypeError(f"session keys must be str, not {type(key).__name__}")
+def _check_key(key: object) -> None:
+    if not isinstance(key, str):
+        raise TypeError(f"session keys must be str, not {type(key).__name__}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
@@ -18,13 +19,13 @@ if TYPE_CHECKING:
 from ._codec import Codec
 from ._config import DurabilityPolicy, RetryPolicy, Secret, SessionPolicy
 from ._exceptions import ConfigurationError
-from ._flows import Context
+from ._flows import SessionFlows
 from ._ids import IdCodec
 from ._keys import KeySchema
 from ._options import check_option_names, option_fields
 from ._routing import Router, StandaloneRouter
 from ._sentinel import SentinelRouter
-from ._session import Session
+from ._session import Session, state_of
 from ._topology import Address, Cluster, Sentinel, Standalone, Topology
 from ._web import CallSite
 
@@ -144,13 +145,19 @@ class Stats:
     shed: int = 0
     #: Times the store was found empty after it had held data (Redis restarted without persistence).
     data_resets: int = 0
-    #: Loads answered by a replica while no master was known.
-    degraded_reads: int = 0
+    #: Loads answered by a replica while no master was known (allowed by ``StoreConfig.degraded_reads``).
+    replica_loads: int = 0
     #: Cluster ``MOVED`` and ``ASK`` redirections followed.
     redirects: int = 0
 
     def snapshot(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @property
+    def degraded_reads(self) -> int:
+        """Deprecated: :attr:`replica_loads` (``StoreConfig.degraded_reads`` is a number of seconds)."""
+        warnings.warn("Stats.degraded_reads is now Stats.replica_loads", DeprecationWarning, stacklevel=2)
+        return self.replica_loads
 
 
 def make_router(config: StoreConfig) -> Router:
@@ -178,7 +185,7 @@ class StoreBase:
         #: The line of user code that made this store: adapters' warnings name it when they
         #: cannot name their own set-up line (Starlette builds its middleware lazily).
         self.origin = CallSite.find()
-        self._ctx = Context(
+        self._ctx = SessionFlows(
             ids=IdCodec(config.secret_keys, hash_key=config.id_hash_key),
             keys=KeySchema(config.session.key_prefix),
             codec=Codec(config.encryption_keys),
@@ -198,7 +205,10 @@ class StoreBase:
 
     def public_id(self, session: Session) -> str | None:
         """An id of ``session`` that is safe to log and show (it cannot be used as a cookie)."""
-        return self._ctx.public_id(session)
+        state = state_of(session)
+        if state.sid is None or session.new:  # ``new`` loads a sync store's session first
+            return None
+        return self._ctx.public_id(state)
 
     def _canary_due(self) -> bool:
         return self._canary_watch and time.monotonic() >= self._canary_next and self._router.settled

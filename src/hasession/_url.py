@@ -1,31 +1,38 @@
-"""Parse the one URL that describes a topology, and print it back without its secrets."""
+"""Parse the one URL that describes a topology.
+
+Printing it back without its secrets (:func:`format_url`, and ``str()`` of a topology) lives with
+the topology values in ``_topology.py``, with the table of query options both use.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import suppress
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from functools import partial
-from typing import Any, Literal, NamedTuple, TypeVar, get_args
-from urllib.parse import quote, unquote
+from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from ._config import Secret
 from ._exceptions import ConfigurationError
-from ._topology import Address, CertReqs, Cluster, ConnectionOptions, Sentinel, Standalone, Topology
+from ._topology import (
+    _DEFAULTS,
+    _OPTIONS,
+    Address,
+    Cluster,
+    ConnectionOptions,
+    Scope,
+    Sentinel,
+    Standalone,
+    Topology,
+    format_url,
+)
 
 __all__ = ["format_url", "parse_url"]
 
 T = TypeVar("T")
-#: Which ConnectionOptions an option sets: the data nodes', the Sentinels', or both.
-Scope = Literal["data", "sentinel", "both"]
 
 _HOST = re.compile(r"(?:\[(?P<ipv6>[^\]]*)\]|(?P<name>[^:\[\]]*))(?::(?P<port>.*))?")
-_BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-_CERT_REQS: dict[str, CertReqs] = {reqs: reqs for reqs in get_args(CertReqs)}
-_DEFAULTS = ConnectionOptions()
 
 
 def _error(message: str) -> ConfigurationError:
@@ -38,48 +45,6 @@ def _checked(label: str, convert: Callable[[str], T], text: str) -> T:
     except ValueError as exc:
         # `from None`: the original error may quote raw URL text; keep tracebacks clean.
         raise _error(f"{label}: {exc}") from None
-
-
-def _integer(text: str, *, minimum: int) -> int:
-    if not (text.isascii() and text.isdigit()) or int(text) < minimum:
-        raise ValueError(f"expected an integer >= {minimum}, got {text!r}")
-    return int(text)
-
-
-def _seconds(text: str) -> float:
-    with suppress(ValueError):
-        if math.isfinite(value := float(text)) and value > 0:
-            return value
-    raise ValueError(f"expected a number of seconds > 0, got {text!r}")
-
-
-def _one_of(choices: Mapping[str, T], text: str) -> T:
-    if text.lower() not in choices:
-        raise ValueError(f"expected one of {'/'.join(choices)}, got {text!r}")
-    return choices[text.lower()]
-
-
-class _Option(NamedTuple):
-    convert: Callable[[str], object]
-    field: str
-    scope: Scope
-
-
-#: Every query option: name -> (converter, field it sets, scope). Unknown keys are errors, not silent typos.
-_OPTIONS: dict[str, _Option] = {
-    "db": _Option(partial(_integer, minimum=0), "db", "data"),
-    "socket_timeout": _Option(_seconds, "socket_timeout", "both"),
-    "connect_timeout": _Option(_seconds, "connect_timeout", "both"),
-    "client_name": _Option(str, "client_name", "both"),
-    "max_connections": _Option(partial(_integer, minimum=1), "max_connections", "both"),
-    "ssl_ca_certs": _Option(str, "ssl_ca_certs", "both"),
-    "ssl_certfile": _Option(str, "ssl_certfile", "both"),
-    "ssl_keyfile": _Option(str, "ssl_keyfile", "both"),
-    "ssl_cert_reqs": _Option(partial(_one_of, _CERT_REQS), "ssl_cert_reqs", "both"),
-    "sentinel_username": _Option(str, "username", "sentinel"),
-    "sentinel_password": _Option(Secret, "password", "sentinel"),
-    "sentinel_tls": _Option(partial(_one_of, _BOOLS), "tls", "sentinel"),
-}
 
 
 def parse_url(url: str) -> Topology:
@@ -209,41 +174,3 @@ _BUILDERS: dict[str, Callable[[str, str, Mapping[str, str], ConnectionOptions], 
     "redis+sentinel": _sentinel,
     "redis+cluster": _cluster,
 }
-
-
-def format_url(topology: Topology) -> str:
-    """Return the canonical URL of *topology* (ports written, defaults left out), passwords as ``***``.
-
-    .. versionadded:: 0.1
-    """
-    scheme, location = _scheme_and_location(topology)
-    userinfo = quote(topology.options.username or "", safe="") + (":***" if topology.options.password else "")
-    query = "&".join(_rendered_options(topology, db_in_query=scheme == "unix"))
-    return f"{scheme}://{userinfo}{'@' if userinfo else ''}{location}{'?' if query else ''}{query}"
-
-
-def _scheme_and_location(topology: Topology) -> tuple[str, str]:
-    redis = "rediss" if topology.options.tls else "redis"
-    db = f"/{topology.options.db}" if topology.options.db else ""
-    if isinstance(topology, Sentinel):
-        hosts = ",".join(map(str, topology.sentinels))
-        return f"{redis}+sentinel", f"{hosts}/{quote(topology.master_name, safe='')}{db}"
-    if isinstance(topology, Cluster):
-        return f"{redis}+cluster", ",".join(map(str, topology.seeds))
-    if topology.unix_path is not None:
-        return "unix", quote(topology.unix_path)
-    return redis, f"{topology.address or ''}{db}"
-
-
-def _rendered_options(topology: Topology, *, db_in_query: bool) -> Iterator[str]:
-    # A Sentinel's TLS defaults to the scheme's; no other table field is a data-node TLS.
-    default = replace(_DEFAULTS, tls=topology.options.tls)
-    sentinel = topology.sentinel_options if isinstance(topology, Sentinel) else None
-    for name, option in _OPTIONS.items():
-        value = getattr(sentinel if option.scope == "sentinel" else topology.options, option.field, None)
-        if value is None or value == getattr(default, option.field) or (name == "db" and not db_in_query):
-            continue
-        if isinstance(value, (Secret, bool)):
-            yield f"{name}={'***' if isinstance(value, Secret) else str(value).lower()}"
-        else:
-            yield f"{name}={quote(str(value), safe='/')}"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._config import CookieOptions
 from ._exceptions import ConcurrentUpdate, InsecureCookieWarning, StoreError, StoreUnavailable
-from ._session import Session
+from ._session import Session, state_of
 
 if TYPE_CHECKING:
     from .migrate import Migration
@@ -73,7 +73,8 @@ def log_store_error(exc: StoreError, where: str) -> None:
 def session_used(session: Session) -> bool:
     """Whether the request loaded or touched its session, so the response depends on it (and is
     saved, and varies on ``Cookie``)."""
-    return session.loaded and (session.sid is not None or session.accessed or session.modified)
+    state = state_of(session)
+    return state.loaded and (state.sid is not None or state.accessed or state.modified)
 
 
 def vary_cookie(existing: str | None) -> str:
@@ -188,7 +189,7 @@ class Adoption:
 def adoptable(session: Session, cookies: Mapping[str, str], migration: Migration | None) -> str | None:
     """The old library's cookie, when this request should try a migration (no I/O): the request
     has no valid hasession cookie and does carry the old one."""
-    if migration is None or session.sid is not None:
+    if migration is None or state_of(session).sid is not None:
         return None
     return cookies.get(migration.reader.cookie_name) or None
 

@@ -26,6 +26,7 @@ from flask.globals import request_ctx
 from flask.sessions import SessionInterface, SessionMixin
 
 from . import CookieOptions, Session, SessionStore, StoreError, set_cookie_header
+from ._session import state_of
 from ._web import Adoption, adopt, adoptable, answer_for, check_cookie_options, log_store_error, vary_cookie
 from .migrate import Migration
 
@@ -93,7 +94,7 @@ class HASessionInterface(SessionInterface):
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
         """The request's session, not loaded yet: no I/O here (a bad cookie gives a new session)."""
-        sid = self.store.open(request.cookies.get(self.cookie.name)).sid
+        sid = state_of(self.store.open(request.cookies.get(self.cookie.name))).sid
         session = FlaskSession(sid, loader=self.store.load_into)
         if self.migrate_from and (old := adoptable(session, request.cookies, self.migrate_from)):
             session.adoption = adopt(session, old, self.migrate_from)

@@ -5,8 +5,9 @@
     from hasession.metrics import register
     register(store)              # on prometheus_client's default registry
 
-Every counter of :class:`hasession.Stats` becomes a ``hasession_*`` metric, labelled with the
-store's name, read at scrape time (no work on the request path).
+Every field of :class:`hasession.Stats` becomes a ``hasession_*`` metric (a counter; a gauge for
+``max_hold_seconds``), labelled with the store's name, read at scrape time (no work on the request
+path).
 
 .. versionadded:: 0.1
 """
@@ -14,14 +15,19 @@ store's name, read at scrape time (no work on the request path).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import fields
 from typing import Any
 
-from ._store import StoreBase
+from ._store import Stats, StoreBase
 
 __all__ = ["StoreCollector", "register"]
 
-_COUNTERS = {
+#: The help text of each :class:`~hasession.Stats` field (a test checks that none is missing).
+_HELP = {
     "operations": "Store operations run",
+    "round_trips": "Round trips to Redis (one per batch of pipelined commands, retries included)",
+    "replica_loads": "Loads answered by a replica while no master was known",
+    "redirects": "Cluster MOVED and ASK redirections followed",
     "held": "Operations held (retried or waiting) through a failover",
     "retries": "Failed tries that were retried",
     "failovers": "Master changes seen by the store",
@@ -30,7 +36,10 @@ _COUNTERS = {
     "shed": "Operations refused because too many were held",
     "data_resets": "Times Redis was found empty after holding data",
     "hold_seconds": "Seconds spent holding operations",
+    "max_hold_seconds": "Longest hold so far",
 }
+#: Fields that are a level, not a running total.
+_GAUGES = frozenset({"max_hold_seconds"})
 
 
 class StoreCollector:
@@ -44,13 +53,11 @@ class StoreCollector:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         stats = self._store.stats.snapshot()
-        for field, help_text in _COUNTERS.items():
-            family = CounterMetricFamily(f"hasession_{field}", help_text, labels=["store"])
-            family.add_metric([self._name], stats[field])
+        for field in fields(Stats):
+            kind = GaugeMetricFamily if field.name in _GAUGES else CounterMetricFamily
+            family = kind(f"hasession_{field.name}", _HELP.get(field.name, field.name), labels=["store"])
+            family.add_metric([self._name], stats[field.name])
             yield family
-        gauge = GaugeMetricFamily("hasession_max_hold_seconds", "Longest hold so far", labels=["store"])
-        gauge.add_metric([self._name], stats["max_hold_seconds"])
-        yield gauge
 
 
 def register(store: StoreBase, *, name: str = "default", registry: Any = None) -> StoreCollector:

@@ -1,4 +1,4 @@
-"""The Redis Cluster part of the fault matrix (HA-NOTES §6, fault #18), under concurrent load.
+"""The Redis Cluster faults of docs/design.md, *Faults the tests inject*, under concurrent load.
 
 Ten simulated users each own a session holding a counter. A step loads the session, checks the
 counter against the value this user last had acknowledged, increments it and saves. Through each

@@ -1,9 +1,11 @@
-"""What the Flask and Django tests share: a real threaded WSGI server, a cookie-keeping client, a gate
-that holds requests in flight, and a counter of the commands Redis processed."""
+"""What the Flask, Django and contract tests share: a real threaded WSGI server, a cookie-keeping client,
+a gate that holds requests in flight, and a counter of the commands Redis processed."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -66,6 +68,17 @@ class Gate:
             self.arrived += 1
             self._cond.notify_all()
             assert self._cond.wait_for(lambda: self._open, timeout), "the gate was never opened"
+
+    async def ahold(self, timeout: float = 30.0) -> None:
+        """:meth:`hold` in an event loop: counts an arrival, then waits for :meth:`open` without
+        blocking the loop (the other requests held with it must run)."""
+        with self._cond:
+            self.arrived += 1
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout
+        while not self._open:
+            assert time.monotonic() < deadline, "the gate was never opened"
+            await asyncio.sleep(0.005)
 
     def wait_for(self, arrivals: int, timeout: float = 30.0) -> None:
         wait_until(lambda: self.arrived >= arrivals, timeout=timeout, message=f"{arrivals} requests held")

@@ -124,12 +124,16 @@ class Crowd:
     def doubled(self) -> list[str]:
         return [d for u in self.users for d in u.doubled]
 
-    def assert_within_async_bound(self) -> None:
-        """What ``async`` durability guarantees through a kill -9 or a forced failover: no write
-        applied twice, and no more lost than one in flight per user (writes the old master
-        acknowledged just before the fence and had not replicated)."""
+    def assert_unharmed(self) -> None:
+        """What ``async`` durability guarantees through a kill -9 or a forced failover: every answer
+        a 2xx, no error, every user still logged in with their counter, no write applied twice, and
+        no more lost than one in flight per user (writes the old master acknowledged just before
+        the fence and had not replicated)."""
+        assert self.bad_statuses == {}, self.summary()
+        assert self.errors == [], self.summary()
         assert self.doubled == [], self.summary()
         assert self.lost_writes <= len(self.users), self.summary()
+        assert self.lost == [], self.summary()
 
     def summary(self) -> str:
         requests = sum(u.requests for u in self.users)

@@ -73,10 +73,6 @@ def cookie_of(response: httpx.Response) -> str:
     return response.headers["set-cookie"].split(";", 1)[0].split("=", 1)[1]
 
 
-def commands(admin: redis.Redis) -> int:
-    return int(admin.info("stats")["total_commands_processed"])
-
-
 async def test_sessiondep_loads_once_and_is_shared_by_nested_dependencies(store: AsyncSessionStore) -> None:
     async with client_for(make_app(store)) as client:
         cookie = cookie_of(await client.get("/write?key=a"))
@@ -85,19 +81,6 @@ async def test_sessiondep_loads_once_and_is_shared_by_nested_dependencies(store:
     assert nested.json() == {"user": None, "same": True}
     assert nested.headers["vary"] == "Cookie"
     assert "set-cookie" not in nested.headers
-
-
-async def test_an_endpoint_without_sessiondep_makes_no_redis_call(
-    store: AsyncSessionStore, admin: redis.Redis
-) -> None:
-    async with client_for(make_app(store)) as client:
-        cookie = cookie_of(await client.get("/write?key=a"))
-        before = commands(admin)
-        for headers in ({}, sent(cookie), sent("forged.cookie")):
-            response = await client.get("/plain", headers=headers)
-            assert (response.status_code, response.json()) == (200, {"status": "ok"})
-            assert "vary" not in response.headers
-        assert commands(admin) == before + 1  # the INFO above
 
 
 async def test_store_down_gives_503_from_a_dependency_and_200_without_one(
@@ -121,23 +104,6 @@ async def test_store_down_gives_503_from_a_dependency_and_200_without_one(
     records = [r for r in caplog.records if r.name == "hasession" and r.levelno >= logging.ERROR]
     assert len(records) == 2
     assert all(r.exc_info is None for r in records)
-
-
-async def test_cookie_options_are_honoured(store: AsyncSessionStore) -> None:
-    options = CookieOptions(name="fa", domain="example.test", samesite="strict", max_age=60, partitioned=True)
-    async with client_for(make_app(store, options)) as client:
-        header = (await client.get("/write?key=a")).headers["set-cookie"]
-    assert header.startswith("fa=")
-    attributes = header.split("; ")[1:]
-    assert attributes == [
-        "Path=/",
-        "Domain=example.test",
-        "Max-Age=60",
-        "Secure",
-        "HttpOnly",
-        "SameSite=Strict",
-        "Partitioned",
-    ]
 
 
 async def test_example_app(
@@ -172,7 +138,4 @@ async def test_example_sessions_survive_a_failover(
             crowd = await async_crowd(client, lambda: sentinel_fault(topology), users=15)
         print(f"\n{sentinel_fault.__name__}: {crowd.summary()}; {app.state.store.stats.snapshot()}")
         await app.state.store.close()
-    assert crowd.bad_statuses == {}, crowd.summary()
-    assert crowd.errors == [], crowd.summary()
-    crowd.assert_within_async_bound()
-    assert crowd.lost == [], crowd.summary()
+    crowd.assert_unharmed()

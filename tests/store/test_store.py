@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 import hasession
 from hasession import SessionPolicy
+from hasession._session import state_of
 from hasession.testing import ClusterTopology, wait_until
 
 from .conftest import Blocking
@@ -39,6 +41,60 @@ def test_in_place_mutation_is_saved(store: Any) -> None:
     session["cart"].append(2)
     assert store.save(session).wrote
     assert store.load(cookie)["cart"] == [1, 2]
+
+
+def _ior(session: Any) -> None:
+    session |= {"a": 2, "new": 1}
+
+
+def _del(session: Any) -> None:
+    del session["b"]
+
+
+def _set(session: Any) -> None:
+    session["a"] = 5
+
+
+def _nested_set(session: Any) -> None:
+    session["c"]["y"] = 2
+
+
+INITIAL: dict[str, Any] = {"a": 1, "b": [1], "c": {"x": 1}}
+
+#: Every way to change a dict, and what the store then holds.
+CHANGES: dict[str, tuple[Callable[[Any], object], dict[str, Any]]] = {
+    "|=": (_ior, {**INITIAL, "a": 2, "new": 1}),
+    "update": (lambda s: s.update({"a": 2}, new=1), {**INITIAL, "a": 2, "new": 1}),
+    "setdefault": (lambda s: s.setdefault("new", [1]), {**INITIAL, "new": [1]}),
+    "setdefault existing, appended": (lambda s: s.setdefault("b", []).append(2), {**INITIAL, "b": [1, 2]}),
+    "pop": (lambda s: s.pop("a"), {"b": [1], "c": {"x": 1}}),
+    "popitem": (lambda s: s.popitem(), {}),  # INITIAL without the popped key (see below)
+    "clear": (lambda s: s.clear(), {}),
+    "del": (_del, {"a": 1, "c": {"x": 1}}),
+    "[k] = v": (_set, {**INITIAL, "a": 5}),
+    "list append": (lambda s: s["b"].append(2), {**INITIAL, "b": [1, 2]}),
+    "nested dict set": (_nested_set, {**INITIAL, "c": {"x": 1, "y": 2}}),
+    "nested value via get": (lambda s: s.get("c").update(z=[3]), {**INITIAL, "c": {"x": 1, "z": [3]}}),
+}
+
+
+@pytest.mark.parametrize("topology", ["standalone"], indirect=True)
+@pytest.mark.parametrize(("change", "expected"), CHANGES.values(), ids=CHANGES.keys())
+def test_every_way_to_change_a_session_is_saved(
+    store: Any, change: Callable[[Any], object], expected: dict[str, Any]
+) -> None:
+    cookie = create(store, **INITIAL)
+    session = store.open(cookie)
+    if isinstance(store, Blocking):  # an async session must be loaded first, whatever the change
+        with pytest.raises(hasession.SessionNotLoaded):
+            change(session)
+        store.load_into(session)
+    returned = change(session)  # a sync session loads on first use
+    if change is CHANGES["popitem"][0]:  # which key popitem() takes depends on the load's order
+        expected = {k: v for k, v in INITIAL.items() if k != returned[0]}  # type: ignore[index]
+    assert session.modified
+    assert store.save(session).wrote
+    assert dict(store.load(cookie)) == expected
 
 
 def test_one_round_trip_to_load_and_one_to_save(store: Any) -> None:
@@ -300,7 +356,7 @@ def test_sliding_refresh_is_throttled(make_store: Any) -> None:
     store = make_store(session=SessionPolicy(touch_interval=3600))
     cookie = create(store, a=1)
     session = store.load(cookie)
-    assert not session.stored.touched
+    assert not state_of(session).stored.touched
 
 
 def test_script_cache_flush_is_transparent(store: Any, masters: list[Any]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
+
 import hasession.testing
 from hasession.testing import pytest_plugin
 
@@ -30,3 +32,9 @@ def test_public_methods_have_docstrings() -> None:
         for name, member in inspect.getmembers(cls):
             if not name.startswith("_") and (inspect.isfunction(member) or isinstance(member, property)):
                 assert inspect.getdoc(member), f"{cls.__name__}.{name}"
+
+
+def test_the_old_name_of_local_topology_still_works_with_a_deprecation_warning() -> None:
+    with pytest.warns(DeprecationWarning, match="LocalTopology"):
+        assert hasession.testing.Topology is hasession.testing.LocalTopology  # type: ignore[attr-defined]
+    assert issubclass(hasession.testing.SentinelTopology, hasession.testing.LocalTopology)

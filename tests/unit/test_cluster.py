@@ -15,6 +15,7 @@ from hasession._exceptions import (
     MasterNotFound,
     StoreConnectionError,
     StoreError,
+    StoreMisconfigured,
     StoreTimeout,
 )
 from hasession._ids import IdCodec
@@ -183,3 +184,16 @@ def test_the_map_covers_every_slot() -> None:
     router = ready()
     assert len({router.plan(batch_for(str(i)), 0.0) for i in range(2000)}) == 3
     assert SLOTS == 16384
+
+
+def test_refresh_raises_a_refusal_when_no_node_answers() -> None:
+    refused = StoreMisconfigured("WRONGPASS", cause="auth")
+    with pytest.raises(StoreMisconfigured) as caught:
+        run_refresh(refresh((N1, N2, N3)), {N1: refused, N2: StoreTimeout("slow")})  # N3 down
+    assert caught.value is refused
+
+
+def test_refresh_skips_a_refusing_node_when_another_answers() -> None:
+    refused = StoreMisconfigured("NOPERM", cause="acl")
+    _, ranges = run_refresh(refresh((N1, N2)), {N1: refused, N2: SLOTS_REPLY})
+    assert ranges == MAP

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from typing import Any
 
 import pytest
 
 from hasession import _scripts
-from hasession._commands import Batch, Call, Eval, Script
+from hasession._commands import Batch, Call, Eval, Script, pack
 from hasession._exceptions import (
     FailoverInProgress,
     NotReplicated,
@@ -88,3 +89,29 @@ def test_a_targeted_batch_names_its_node() -> None:
     batch = Batch((Call(("ROLE",)),), route="", write=False, node=node)
     assert batch.node == node
     assert batch.wire() == [("ROLE",)]
+
+
+@pytest.mark.parametrize(
+    "commands",
+    [
+        [("PING", b"17")],
+        [
+            ("PING", b"0"),
+            ("EVALSHA", "a" * 40, 1, "hs:{tag}:h", "u", "rid", 1764530000000, 0, "", 2, ".k", b'{"x":1}'),
+        ],
+        [("HGETALL", "hs:{tag}:h"), ("WAIT", 1, 100)],
+        [("CLUSTER NODES",), ("SENTINEL", "get-master-addr-by-name", "mymaster")],
+        [("SET", "k", "caf\u00e9 \u2603"), ("SET", "k", -1.5), ("SET", "k", b"\x00\r\n" * 3000)],
+    ],
+)
+def test_pack_gives_the_bytes_redis_py_sends(commands: list[tuple[Any, ...]]) -> None:
+    from redis.connection import Connection
+
+    assert pack(commands) == b"".join(Connection().pack_commands(commands))
+
+
+def test_pack_refuses_what_redis_py_would_not_send() -> None:
+    with pytest.raises(TypeError):
+        pack([("SET", "k", True)])
+    with pytest.raises(TypeError):
+        pack([("SET", "k", None)])

@@ -216,3 +216,22 @@ def test_store_config_keeps_the_given_policies() -> None:
     durability = DurabilityPolicy(mode="replicated")
     config = StoreConfig.from_url("redis://h", secret_keys=[KEY], session=policy, durability=durability)
     assert (config.session, config.durability) == (policy, durability)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"name": "__Host-session", "secure": False},
+        {"name": "__Host-session", "path": "/app"},
+        {"name": "__Host-session", "domain": "example.com"},
+        {"name": "__Secure-session", "secure": False},
+    ],
+)
+def test_a_prefixed_cookie_name_needs_the_attributes_browsers_require(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        CookieOptions(**options)
+
+
+def test_well_formed_prefixed_cookies_are_accepted() -> None:
+    assert CookieOptions(name="__Host-session").name == "__Host-session"
+    assert CookieOptions(name="__Secure-session", domain="example.com", path="/app").secure

@@ -8,7 +8,7 @@ import pytest
 
 from hasession._config import CookieOptions
 from hasession._cookies import delete_cookie_header, set_cookie_header
-from hasession._flows import SaveResult
+from hasession._results import SaveResult
 
 VALUE = "abc-DEF_123.sig"
 SET = SaveResult(cookie="set", value=VALUE, wrote=True)

@@ -24,11 +24,12 @@ from hasession._exceptions import (
     SessionTooLarge,
     StoreResponseError,
 )
-from hasession._flows import Context, SaveResult, SessionInfo, _context
+from hasession._flows import SessionFlows, _context, _split
 from hasession._ids import IdCodec, SessionId
 from hasession._keys import KeySchema
+from hasession._results import SaveResult, SessionInfo
 from hasession._scripts import CANARY, CYCLE, DESTROY, INDEX_ADD, LOAD, SAVE
-from hasession._session import Session
+from hasession._session import Session, state_of
 
 T = TypeVar("T")
 Reply = Any
@@ -43,8 +44,10 @@ OK: Reply = [b"OK", b"4"]
 RID = "req-1"
 
 
-def make_ctx(*, encrypt: bool = False, durability: DurabilityPolicy | None = None, **policy: Any) -> Context:
-    return Context(
+def make_ctx(
+    *, encrypt: bool = False, durability: DurabilityPolicy | None = None, **policy: Any
+) -> SessionFlows:
+    return SessionFlows(
         ids=IdCodec([KEY]),
         keys=KeySchema(),
         codec=Codec([ENCRYPTION_KEY] if encrypt else ()),
@@ -69,7 +72,7 @@ def drive(flow: Flow[T], *replies: list[Reply]) -> tuple[list[Batch], T]:
 
 
 def stored_hash(
-    ctx: Context,
+    ctx: SessionFlows,
     sid: SessionId,
     data: dict[str, Any],
     *,
@@ -88,11 +91,11 @@ def stored_hash(
     return flat
 
 
-def loaded(ctx: Context, data: dict[str, Any], **meta: Any) -> Session:
+def loaded(ctx: SessionFlows, data: dict[str, Any], **meta: Any) -> Session:
     sid = ctx.ids.new()
     session = Session(sid)
     _, stored = drive(ctx.load(sid, NOW), [stored_hash(ctx, sid, data, **meta)])
-    session.fill(stored)
+    state_of(session).fill(stored)
     return session
 
 
@@ -117,11 +120,11 @@ def save_args(batch: Batch) -> tuple[tuple[Any, ...], dict[str, bytes], list[str
     return command.args[:6], *delta(command.args[6:])
 
 
-def public(ctx: Context, sid: SessionId) -> str:
+def public(ctx: SessionFlows, sid: SessionId) -> str:
     return ctx.keys.public_id(sid)
 
 
-def index_of(ctx: Context, user: str) -> str:
+def index_of(ctx: SessionFlows, user: str) -> str:
     return ctx.keys.user_index(ctx.ids.hash_user(user))
 
 
@@ -176,8 +179,8 @@ def test_load_of_a_missing_session_is_none(reply: Reply) -> None:
 @pytest.mark.parametrize(("age_ms", "touched"), [(59_999, False), (60_000, True), (3_600_000, True)])
 def test_load_reports_whether_it_refreshed_the_ttl(age_ms: int, touched: bool) -> None:
     session = loaded(make_ctx(), {}, touched=NOW - age_ms)
-    assert session.stored is not None
-    assert session.stored.touched is touched
+    assert state_of(session).stored is not None
+    assert state_of(session).stored.touched is touched
 
 
 def test_an_undecodable_value_is_dropped_and_the_session_kept(caplog: pytest.LogCaptureFixture) -> None:
@@ -201,23 +204,25 @@ def test_a_loaded_unchanged_session_writes_nothing() -> None:
     assert session["a"] == 1
     assert session.get("cart") == [1, 2]
     assert session.get("missing") is None
-    batches, result = drive(ctx.save(session, NOW, RID))
+    batches, result = drive(ctx.save(state_of(session), NOW, RID))
     assert batches == []
-    assert session.sid is not None
-    assert result == SaveResult(cookie="keep", value=ctx.ids.sign(session.sid), refresh=False, wrote=False)
+    assert state_of(session).sid is not None
+    assert result == SaveResult(
+        cookie="keep", value=ctx.ids.sign(state_of(session).sid), refresh=False, wrote=False
+    )
 
 
 def test_an_unchanged_session_whose_ttl_was_refreshed_asks_for_a_cookie_refresh() -> None:
     ctx = make_ctx()
     session = loaded(ctx, {"a": 1}, touched=NOW - 120_000)
-    batches, result = drive(ctx.save(session, NOW, RID))
+    batches, result = drive(ctx.save(state_of(session), NOW, RID))
     assert batches == []
     assert (result.cookie, result.refresh, result.wrote) == ("keep", True, False)
 
 
 def test_an_unloaded_session_writes_nothing() -> None:
     ctx = make_ctx()
-    batches, result = drive(ctx.save(Session(ctx.ids.new()), NOW, RID))
+    batches, result = drive(ctx.save(state_of(Session(ctx.ids.new())), NOW, RID))
     assert batches == []
     assert result == SaveResult(cookie="keep")
 
@@ -226,7 +231,7 @@ def test_a_new_empty_session_writes_nothing_and_sets_no_cookie() -> None:
     ctx = make_ctx()
     session = Session()
     assert session.get("anything") is None
-    batches, result = drive(ctx.save(session, NOW, RID))
+    batches, result = drive(ctx.save(state_of(session), NOW, RID))
     assert batches == []
     assert result == SaveResult(cookie="keep")
     assert set_cookie_header(CookieOptions(), result) is None
@@ -235,8 +240,8 @@ def test_a_new_empty_session_writes_nothing_and_sets_no_cookie() -> None:
 def test_a_stale_cookie_with_an_empty_session_is_deleted_without_a_write() -> None:
     ctx = make_ctx()
     session = Session(ctx.ids.new())
-    session.fill(None)  # the store had nothing for this cookie
-    batches, result = drive(ctx.save(session, NOW, RID))
+    state_of(session).fill(None)  # the store had nothing for this cookie
+    batches, result = drive(ctx.save(state_of(session), NOW, RID))
     assert batches == []
     assert result == SaveResult(cookie="delete")
 
@@ -252,23 +257,25 @@ def test_an_update_writes_only_the_changed_fields_and_deletions() -> None:
     session["new"] = "x"
     session["tmp"] = 1
     del session["tmp"]  # never stored: nothing to delete
-    assert session.sid is not None
-    (batch,), result = drive(ctx.save(session, NOW, RID), [OK])
+    assert state_of(session).sid is not None
+    (batch,), result = drive(ctx.save(state_of(session), NOW, RID), [OK])
     head, sets, dels = save_args(batch)
-    key = ctx.keys.data(session.sid)
+    key = ctx.keys.data(state_of(session).sid)
     assert the_eval(batch).keys == (key,)
     assert batch.route == key
     assert head == ("u", RID, NOW, IDLE_MS, 0, "")
     assert sets == {".a": b"10", ".new": b'"x"'}
     assert dels == [".b"]
-    assert result == SaveResult(cookie="keep", value=ctx.ids.sign(session.sid), refresh=False, wrote=True)
+    assert result == SaveResult(
+        cookie="keep", value=ctx.ids.sign(state_of(session).sid), refresh=False, wrote=True
+    )
 
 
 def test_pop_and_clear_are_deletions() -> None:
     ctx = make_ctx()
     session = loaded(ctx, {"a": 1, "b": 2})
     session.clear()
-    (batch,), _ = drive(ctx.save(session, NOW, RID), [OK])
+    (batch,), _ = drive(ctx.save(state_of(session), NOW, RID), [OK])
     assert save_args(batch)[1:] == ({}, [".a", ".b"])
 
 
@@ -288,7 +295,7 @@ def test_in_place_mutation_of_a_loaded_value_is_written(
     ctx = make_ctx()
     session = loaded(ctx, data)
     mutate(session)
-    (batch,), result = drive(ctx.save(session, NOW, RID), [OK])
+    (batch,), result = drive(ctx.save(state_of(session), NOW, RID), [OK])
     assert save_args(batch)[1:] == (expected, [])
     assert result.wrote
 
@@ -296,7 +303,7 @@ def test_in_place_mutation_of_a_loaded_value_is_written(
 # -- save: new sessions ----------------------------------------------------------------------
 
 
-def _created(ctx: Context, batch: Batch, result: SaveResult) -> SessionId:
+def _created(ctx: SessionFlows, batch: Batch, result: SaveResult) -> SessionId:
     """The id a create batch stored, checked against the cookie."""
     assert result.cookie == "set"
     assert result.wrote
@@ -311,7 +318,7 @@ def test_a_new_session_with_data_is_created_under_a_fresh_id() -> None:
     ctx = make_ctx()
     session = Session()
     session["a"] = 1
-    (batch,), result = drive(ctx.save(session, NOW, RID), [[b"OK", b"0"]])
+    (batch,), result = drive(ctx.save(state_of(session), NOW, RID), [[b"OK", b"0"]])
     head, sets, dels = save_args(batch)
     _created(ctx, batch, result)
     assert head == ("c", RID, NOW, IDLE_MS, NOW + POLICY.absolute_timeout * 1000, "")
@@ -322,9 +329,9 @@ def test_the_id_a_client_brought_is_never_adopted() -> None:
     ctx = make_ctx()
     client = ctx.ids.new()
     session = Session(client)
-    session.fill(None)  # a valid cookie whose session is gone (expired, or made up by an attacker)
+    state_of(session).fill(None)  # a valid cookie whose session is gone (expired, or made up by an attacker)
     session["a"] = 1
-    (batch,), result = drive(ctx.save(session, NOW, RID), [[b"OK", b"0"]])
+    (batch,), result = drive(ctx.save(state_of(session), NOW, RID), [[b"OK", b"0"]])
     sid = _created(ctx, batch, result)
     assert sid.value != client.value
     assert sid.tag != client.tag
@@ -335,7 +342,7 @@ def test_an_id_collision_retries_with_another_fresh_id() -> None:
     ctx = make_ctx()
     session = Session()
     session["a"] = 1
-    batches, result = drive(ctx.save(session, NOW, RID), [[b"COLLISION"]], [[b"OK", b"0"]])
+    batches, result = drive(ctx.save(state_of(session), NOW, RID), [[b"COLLISION"]], [[b"OK", b"0"]])
     first, second = batches
     assert save_args(first)[0][0] == save_args(second)[0][0] == "c"
     assert first.route != second.route
@@ -347,7 +354,7 @@ def test_a_new_session_whose_user_was_set_and_cleared_writes_nothing() -> None:
     session = Session()
     session.user_id = "alice"
     session.user_id = None
-    batches, result = drive(ctx.save(session, NOW, RID))
+    batches, result = drive(ctx.save(state_of(session), NOW, RID))
     assert batches == []
     assert result == SaveResult(cookie="keep")
 
@@ -356,7 +363,7 @@ def test_a_new_session_with_only_a_user_is_created_and_indexed() -> None:
     ctx = make_ctx()
     session = Session()
     session.user_id = "alice"
-    (save, index), result = drive(ctx.save(session, NOW, RID), [[b"OK", b"0"]], [1])
+    (save, index), result = drive(ctx.save(state_of(session), NOW, RID), [[b"OK", b"0"]], [1])
     sid = _created(ctx, save, result)
     assert save_args(save)[1:] == ({"@u": b'"alice"'}, [])
     idx = index_of(ctx, "alice")
@@ -372,11 +379,11 @@ def test_a_new_session_with_only_a_user_is_created_and_indexed() -> None:
 def test_cycle_is_one_cycle_batch_inside_one_slot() -> None:
     ctx = make_ctx()
     session = loaded(ctx, {"a": 1})
-    old = session.sid
+    old = state_of(session).sid
     assert old is not None
     session["b"] = 2
     session.cycle_id()
-    (batch,), result = drive(ctx.save(session, NOW, RID), [OK])
+    (batch,), result = drive(ctx.save(state_of(session), NOW, RID), [OK])
     command = the_eval(batch)
     assert command.script is CYCLE
     new = ctx.ids.verify(result.value)
@@ -394,10 +401,10 @@ def test_cycle_is_one_cycle_batch_inside_one_slot() -> None:
 def test_cycle_moves_the_user_index_entry() -> None:
     ctx = make_ctx()
     session = loaded(ctx, {}, user="alice")
-    old = session.sid
+    old = state_of(session).sid
     assert old is not None
     session.cycle_id()
-    (_, index), result = drive(ctx.save(session, NOW, RID), [OK], [1])
+    (_, index), result = drive(ctx.save(state_of(session), NOW, RID), [OK], [1])
     new = ctx.ids.verify(result.value)
     assert new is not None
     idx = index_of(ctx, "alice")
@@ -407,10 +414,10 @@ def test_cycle_moves_the_user_index_entry() -> None:
 def test_destroy_deletes_and_unindexes() -> None:
     ctx = make_ctx()
     session = loaded(ctx, {"a": 1}, user="alice")
-    sid = session.sid
+    sid = state_of(session).sid
     assert sid is not None
     session.destroy()
-    (destroy, unindex), result = drive(ctx.save(session, NOW, RID), [1], [1])
+    (destroy, unindex), result = drive(ctx.save(state_of(session), NOW, RID), [1], [1])
     key = ctx.keys.data(sid)
     assert destroy.commands == (Eval(DESTROY, (key,), (POLICY.tombstone_ttl * 1000,)),)
     assert destroy.route == key
@@ -423,7 +430,7 @@ def test_destroy_without_a_user_is_one_batch() -> None:
     ctx = make_ctx()
     session = loaded(ctx, {"a": 1})
     session.destroy()
-    (batch,), result = drive(ctx.save(session, NOW, RID), [1])
+    (batch,), result = drive(ctx.save(state_of(session), NOW, RID), [1])
     assert the_eval(batch).script is DESTROY
     assert result.cookie == "delete"
 
@@ -433,7 +440,7 @@ def test_destroying_a_new_session_writes_nothing() -> None:
     session = Session()
     session["a"] = 1
     session.destroy()
-    batches, result = drive(ctx.save(session, NOW, RID))
+    batches, result = drive(ctx.save(state_of(session), NOW, RID))
     assert batches == []
     assert result.cookie == "keep"
 
@@ -441,9 +448,9 @@ def test_destroying_a_new_session_writes_nothing() -> None:
 def test_destroying_a_vanished_session_reports_no_write() -> None:
     ctx = make_ctx()
     session = Session(ctx.ids.new())
-    session.fill(None)
+    state_of(session).fill(None)
     session.destroy()
-    batches, result = drive(ctx.save(session, NOW, RID))
+    batches, result = drive(ctx.save(state_of(session), NOW, RID))
     assert batches == []
     assert result == SaveResult(cookie="delete", wrote=False)
 
@@ -460,7 +467,9 @@ def test_a_vanished_session_is_not_resurrected(status: bytes, cycle: bool) -> No
     session.user_id = "bob"
     if cycle:
         session.cycle_id()
-    (batch,), result = drive(ctx.save(session, NOW, RID), [[status]])  # no index, no create after it
+    (batch,), result = drive(
+        ctx.save(state_of(session), NOW, RID), [[status]]
+    )  # no index, no create after it
     command = the_eval(batch)
     assert command.script is (CYCLE if cycle else SAVE)
     if not cycle:
@@ -474,14 +483,14 @@ def test_a_malformed_script_reply_is_a_response_error(reply: Reply) -> None:
     session = loaded(ctx, {"a": 1})
     session["a"] = 2
     with pytest.raises(StoreResponseError):
-        drive(ctx.save(session, NOW, RID), [reply])
+        drive(ctx.save(state_of(session), NOW, RID), [reply])
 
 
 def test_cas_mode_sends_the_loaded_version_and_raises_on_conflict() -> None:
     ctx = make_ctx(concurrency="cas")
     session = loaded(ctx, {"a": 1}, version=7)
     session["a"] = 2
-    flow = ctx.save(session, NOW, RID)
+    flow = ctx.save(state_of(session), NOW, RID)
     batch = next(flow)
     assert save_args(batch)[0][5] == "7"
     with pytest.raises(ConcurrentUpdate):
@@ -492,7 +501,7 @@ def test_cas_mode_guards_an_id_cycle_too() -> None:
     ctx = make_ctx(concurrency="cas")
     session = loaded(ctx, {"a": 1}, version=7)
     session.cycle_id()
-    flow = ctx.save(session, NOW, RID)
+    flow = ctx.save(state_of(session), NOW, RID)
     assert the_eval(next(flow)).args[4] == "7"
     with pytest.raises(ConcurrentUpdate):
         flow.send([[b"CONFLICT", b"8"]])
@@ -502,7 +511,7 @@ def test_merge_mode_sends_no_version() -> None:
     ctx = make_ctx()
     session = loaded(ctx, {"a": 1}, version=7)
     session["a"] = 2
-    (batch,), _ = drive(ctx.save(session, NOW, RID), [OK])
+    (batch,), _ = drive(ctx.save(state_of(session), NOW, RID), [OK])
     assert save_args(batch)[0][5] == ""
 
 
@@ -537,7 +546,7 @@ def test_an_oversized_session_raises_before_any_batch(
     ctx = make_ctx(max_size=256)
     session = loaded(ctx, data) if data else Session()
     change(session)
-    flow = ctx.save(session, NOW, RID)
+    flow = ctx.save(state_of(session), NOW, RID)
     with pytest.raises(SessionTooLarge):
         next(flow)
 
@@ -547,7 +556,7 @@ def test_deleting_a_large_value_makes_room() -> None:
     session = loaded(ctx, {"blob": "b" * 200})
     del session["blob"]
     session["small"] = "y" * 100
-    (batch,), _ = drive(ctx.save(session, NOW, RID), [OK])
+    (batch,), _ = drive(ctx.save(state_of(session), NOW, RID), [OK])
     assert save_args(batch)[2] == [".blob"]
 
 
@@ -556,7 +565,7 @@ def test_a_non_json_value_is_refused_before_any_batch() -> None:
     session = Session()
     session["s"] = {1, 2}
     with pytest.raises(SessionDataError):
-        next(ctx.save(session, NOW, RID))
+        next(ctx.save(state_of(session), NOW, RID))
 
 
 # -- save: the user index --------------------------------------------------------------------
@@ -566,11 +575,11 @@ def test_setting_a_user_adds_the_session_to_the_index() -> None:
     ctx = make_ctx()
     session = loaded(ctx, {"a": 1})
     session.user_id = "alice"
-    (save, index), result = drive(ctx.save(session, NOW, RID), [OK], [1])
-    assert session.sid is not None
+    (save, index), result = drive(ctx.save(state_of(session), NOW, RID), [OK], [1])
+    assert state_of(session).sid is not None
     assert save_args(save)[1:] == ({"@u": b'"alice"'}, [])
     idx = index_of(ctx, "alice")
-    assert index.commands == (Eval(INDEX_ADD, (idx,), (NOW, EXPIRES, public(ctx, session.sid))),)
+    assert index.commands == (Eval(INDEX_ADD, (idx,), (NOW, EXPIRES, public(ctx, state_of(session).sid))),)
     assert index.route == idx
     assert result.cookie == "keep"
 
@@ -579,9 +588,9 @@ def test_changing_the_user_moves_the_index_entry() -> None:
     ctx = make_ctx()
     session = loaded(ctx, {}, user="alice")
     session.user_id = "bob"
-    (_, unindex, index), _ = drive(ctx.save(session, NOW, RID), [OK], [1], [1])
-    assert session.sid is not None
-    pid = public(ctx, session.sid)
+    (_, unindex, index), _ = drive(ctx.save(state_of(session), NOW, RID), [OK], [1], [1])
+    assert state_of(session).sid is not None
+    pid = public(ctx, state_of(session).sid)
     assert unindex.commands == (Call(("ZREM", index_of(ctx, "alice"), pid)),)
     assert index.commands == (Eval(INDEX_ADD, (index_of(ctx, "bob"),), (NOW, EXPIRES, pid)),)
 
@@ -590,53 +599,53 @@ def test_clearing_the_user_deletes_the_field_and_unindexes() -> None:
     ctx = make_ctx()
     session = loaded(ctx, {}, user="alice")
     session.user_id = None
-    (save, unindex), _ = drive(ctx.save(session, NOW, RID), [OK], [1])
-    assert session.sid is not None
+    (save, unindex), _ = drive(ctx.save(state_of(session), NOW, RID), [OK], [1])
+    assert state_of(session).sid is not None
     sets, dels = save_args(save)[1:]
     assert dels == ["@u"]
     assert set(sets) <= {"@u"}  # today it also sets "@u" to null first; the script deletes it after
-    assert unindex.commands == (Call(("ZREM", index_of(ctx, "alice"), public(ctx, session.sid))),)
+    assert unindex.commands == (Call(("ZREM", index_of(ctx, "alice"), public(ctx, state_of(session).sid))),)
 
 
 # -- durability and idempotence of every write ----------------------------------------------------
 
 
-def _update(ctx: Context) -> list[Batch]:
+def _update(ctx: SessionFlows) -> list[Batch]:
     session = loaded(ctx, {"a": 1}, user="alice")
     session["a"] = 2
     session.user_id = "bob"
-    return drive(ctx.save(session, NOW, RID), [OK], [1], [1])[0]
+    return drive(ctx.save(state_of(session), NOW, RID), [OK], [1], [1])[0]
 
 
-def _create(ctx: Context) -> list[Batch]:
+def _create(ctx: SessionFlows) -> list[Batch]:
     session = Session()
     session["a"] = 1
     session.user_id = "alice"
-    return drive(ctx.save(session, NOW, RID), [[b"COLLISION"]], [OK], [1])[0]
+    return drive(ctx.save(state_of(session), NOW, RID), [[b"COLLISION"]], [OK], [1])[0]
 
 
-def _cycle(ctx: Context) -> list[Batch]:
+def _cycle(ctx: SessionFlows) -> list[Batch]:
     session = loaded(ctx, {"a": 1}, user="alice")
     session.user_id = "bob"
     session.cycle_id()
-    return drive(ctx.save(session, NOW, RID), [OK], [1], [1])[0]
+    return drive(ctx.save(state_of(session), NOW, RID), [OK], [1], [1])[0]
 
 
-def _destroy(ctx: Context) -> list[Batch]:
+def _destroy(ctx: SessionFlows) -> list[Batch]:
     session = loaded(ctx, {"a": 1}, user="alice")
     session.destroy()
-    return drive(ctx.save(session, NOW, RID), [1], [1])[0]
+    return drive(ctx.save(state_of(session), NOW, RID), [1], [1])[0]
 
 
-def _revoke(ctx: Context) -> list[Batch]:
+def _revoke(ctx: SessionFlows) -> list[Batch]:
     return drive(ctx.revoke(public(ctx, ctx.ids.new()), "alice"), [1], [1])[0]
 
 
-def _canary(ctx: Context) -> list[Batch]:
+def _canary(ctx: SessionFlows) -> list[Batch]:
     return drive(ctx.canary("token"), [[b"new", b"token"]])[0]
 
 
-WRITES: dict[str, Callable[[Context], list[Batch]]] = {
+WRITES: dict[str, Callable[[SessionFlows], list[Batch]]] = {
     "update": _update,
     "create": _create,
     "cycle": _cycle,
@@ -650,7 +659,7 @@ IDEMPOTENT_CALLS = {"ZREM"}
 
 @pytest.mark.parametrize("scenario", WRITES.values(), ids=WRITES.keys())
 def test_replicated_durability_puts_a_wait_after_every_write(
-    scenario: Callable[[Context], list[Batch]],
+    scenario: Callable[[SessionFlows], list[Batch]],
 ) -> None:
     durability = DurabilityPolicy(mode="replicated", replicas=2, wait_timeout_ms=300)
     batches = scenario(make_ctx(durability=durability))
@@ -665,14 +674,14 @@ def test_replicated_durability_puts_a_wait_after_every_write(
 
 
 @pytest.mark.parametrize("scenario", WRITES.values(), ids=WRITES.keys())
-def test_async_durability_sends_no_wait(scenario: Callable[[Context], list[Batch]]) -> None:
+def test_async_durability_sends_no_wait(scenario: Callable[[SessionFlows], list[Batch]]) -> None:
     for batch in scenario(make_ctx()):
         assert batch.wait_replicas == 0
         assert all(args[0] != "WAIT" for args in batch.wire())
 
 
 @pytest.mark.parametrize("scenario", WRITES.values(), ids=WRITES.keys())
-def test_every_write_is_an_idempotent_command(scenario: Callable[[Context], list[Batch]]) -> None:
+def test_every_write_is_an_idempotent_command(scenario: Callable[[SessionFlows], list[Batch]]) -> None:
     for batch in scenario(make_ctx(durability=DurabilityPolicy(mode="replicated"))):
         assert batch.node is None  # routed by key, retried by the driver
         for command in batch.commands:
@@ -704,14 +713,14 @@ def _written(batch: Batch) -> list[bytes]:
 def test_encrypted_updates_read_back() -> None:
     ctx = make_ctx(encrypt=True)
     session = loaded(ctx, {"a": 1, "b": [1]})
-    assert session.stored is not None
-    assert session.stored.data == {"a": 1, "b": [1]}
+    assert state_of(session).stored is not None
+    assert state_of(session).stored.data == {"a": 1, "b": [1]}
     session["a"] = 2
-    (batch,), _ = drive(ctx.save(session, NOW, RID), [OK])
+    (batch,), _ = drive(ctx.save(state_of(session), NOW, RID), [OK])
     sets = save_args(batch)[1]
     assert sets[".a"] != b"2"  # sealed, not plain JSON
-    assert session.sid is not None
-    assert ctx.codec.decode(sets[".a"], context=_context(session.sid.tag, "a")) == 2
+    assert state_of(session).sid is not None
+    assert ctx.codec.decode(sets[".a"], context=_context(state_of(session).sid.tag, "a")) == 2
 
 
 def test_an_encrypted_new_session_reads_back() -> None:
@@ -719,7 +728,7 @@ def test_an_encrypted_new_session_reads_back() -> None:
     ctx = make_ctx(encrypt=True)
     session = Session()
     session["cart"] = [1, 2]
-    (batch,), result = drive(ctx.save(session, NOW, RID), [[b"OK", b"0"]])
+    (batch,), result = drive(ctx.save(state_of(session), NOW, RID), [[b"OK", b"0"]])
     sid = ctx.ids.verify(result.value)
     assert sid is not None
     _, stored = drive(ctx.load(sid, NOW), [_written(batch)])
@@ -731,7 +740,7 @@ def test_an_encrypted_new_session_keeps_its_user() -> None:
     ctx = make_ctx(encrypt=True)
     session = Session()
     session.user_id = "alice"
-    (batch, _), result = drive(ctx.save(session, NOW, RID), [[b"OK", b"0"]], [1])
+    (batch, _), result = drive(ctx.save(state_of(session), NOW, RID), [[b"OK", b"0"]], [1])
     sid = ctx.ids.verify(result.value)
     assert sid is not None
     _, stored = drive(ctx.load(sid, NOW), [_written(batch)])
@@ -772,12 +781,12 @@ def test_revoke_by_public_id(deleted: int, expected: bool) -> None:
 def test_public_id_only_for_stored_sessions() -> None:
     ctx = make_ctx()
     session = loaded(ctx, {"a": 1})
-    assert session.sid is not None
-    assert ctx.public_id(session) == public(ctx, session.sid)
-    assert ctx.public_id(Session()) is None
+    assert state_of(session).sid is not None
+    assert ctx.public_id(state_of(session)) == public(ctx, state_of(session).sid)
+    assert ctx.public_id(state_of(Session())) is None
     stale = Session(ctx.ids.new())
-    stale.fill(None)
-    assert ctx.public_id(stale) is None
+    state_of(stale).fill(None)
+    assert ctx.public_id(state_of(stale)) is None
 
 
 def test_canary_plants_its_token() -> None:
@@ -790,11 +799,11 @@ def test_canary_plants_its_token() -> None:
 def test_a_bad_value_is_dropped_alone_when_the_fast_path_cannot_parse_the_session() -> None:
     from hasession._codec import Codec
     from hasession._config import DurabilityPolicy, Secret, SessionPolicy
-    from hasession._flows import Context
+    from hasession._flows import SessionFlows
     from hasession._ids import IdCodec
     from hasession._keys import KeySchema
 
-    ctx = Context(
+    ctx = SessionFlows(
         ids=IdCodec([Secret("k" * 32)]),
         keys=KeySchema(),
         codec=Codec(),
@@ -808,7 +817,65 @@ def test_a_bad_value_is_dropped_alone_when_the_fast_path_cannot_parse_the_sessio
         ".n": b"3",
         "@x": b"99999999999999",
         "@v": b"1",
+        "@c": b"1",
+        "@t": b"1",
     }
-    stored = ctx._decode(sid, fields, now_ms=0)
+    reply = [part for name, raw in fields.items() for part in (name.encode(), raw)]
+    stored = ctx._decode(sid, *_split(reply), now_ms=0)
     assert stored.data == {"good": {"a": [1, 2]}, "n": 3}
     assert stored.plain == {"good": b'{"a": [1, 2]}', "n": b"3"}
+
+
+# -- hostile data: what someone else wrote at a session's key ---------------------------------------
+
+
+def _plain_context() -> Any:
+    from hasession._codec import Codec
+    from hasession._config import DurabilityPolicy, Secret, SessionPolicy
+    from hasession._flows import SessionFlows
+    from hasession._ids import IdCodec
+    from hasession._keys import KeySchema
+
+    return SessionFlows(
+        ids=IdCodec([Secret("k" * 32)]),
+        keys=KeySchema(),
+        codec=Codec(),
+        policy=SessionPolicy(max_size=1024),
+        durability=DurabilityPolicy(),
+    )
+
+
+_META = [b"@v", b"1", b"@c", b"1", b"@t", b"1", b"@x", b"99999999999999"]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        [b"@v", b"x", *_META[2:]],  # metadata that is not an integer
+        _META[2:],  # metadata missing
+        [*_META, b".big", b'"' + b"x" * 2000 + b'"'],  # more than max_size
+        [b"@!", b"WRONGTYPE Operation against a key holding the wrong kind of value"],
+        [*_META, b".odd"],  # not field/value pairs
+        [*_META, 7, b"1"],  # not bytes
+    ],
+)
+def test_a_damaged_hash_gives_a_fresh_session_and_an_error_log(
+    reply: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    ctx = _plain_context()
+    assert ctx._decode_or_none(ctx.ids.new(), reply, 0) is None
+    assert any(r.levelname == "ERROR" and "damaged" in r.getMessage() for r in caplog.records)
+
+
+def test_a_tombstone_gives_a_fresh_session_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    ctx = _plain_context()
+    assert ctx._decode_or_none(ctx.ids.new(), [*_META, b"@d", b"1", b".a", b"1"], 0) is None
+    assert not caplog.records
+
+
+def test_foreign_field_names_and_user_ids_are_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    ctx = _plain_context()
+    stored = ctx._decode_or_none(ctx.ids.new(), [*_META, b"\xff\xfe", b"1", b".a", b"2", b"@u", b"42"], 0)
+    assert stored is not None
+    assert (stored.data, stored.user_id) == ({"a": 2}, None)
+    assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 2

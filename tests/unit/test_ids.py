@@ -230,3 +230,31 @@ def test_an_explicit_hash_key_survives_retiring_the_oldest_key() -> None:
     after = IdCodec([second], hash_key=pinned).verify(before.sign(sid))
     assert after is not None
     assert after.hashed == sid.hashed
+
+
+def test_signing_a_verified_id_gives_back_its_cookie_without_a_new_hmac() -> None:
+    codec = IdCodec([A, B])
+    cookie = codec.sign(codec.new())
+    found = codec.verify(cookie)
+    assert found is not None
+    assert found.cookie == cookie
+    assert codec.sign(found) == cookie
+    recomputed = SessionId(value=found.value, tag=found.tag, hashed=found.hashed)
+    assert codec.sign(recomputed) == cookie
+    older = IdCodec([A]).sign(found)  # signed with a key that is no longer the newest
+    stale = codec.verify(older)
+    assert stale is not None
+    assert stale.cookie is None
+    assert codec.sign(stale) == cookie
+
+
+def test_signatures_and_hashes_never_change_for_a_given_key() -> None:
+    """Known answers: a change here would log everyone out (cookies) or lose every session (hashes)."""
+    codec = IdCodec([Secret("a" * 32), Secret("b" * 32)], hash_key=Secret("h" * 32))
+    cookie = "aUtw_0I65x1jcsFroKHiO4VbIcN3x_AGvIMKj6Fm00G8h44nQis.k4SqLOVdSbBcrdpAxcmXtQ"
+    found = codec.verify(cookie)
+    assert found is not None
+    assert not found.resign
+    assert found.hashed == "yKeuG6o0zVfH9LqDUh6Wfu_S3OyGY7hDNQ14BeCOSQQ"
+    assert codec.sign(SessionId(value=found.value, tag=found.tag, hashed=found.hashed)) == cookie
+    assert codec.hash_user("alice") == "C1V5TPnbriuVYVEbkl6MJEPR"

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import ssl
+
 import pytest
 import redis.exceptions as rex
 
-from hasession import FailoverInProgress, StoreConnectionError, StoreResponseError, StoreTimeout
+from hasession import (
+    FailoverInProgress,
+    StoreConnectionError,
+    StoreMisconfigured,
+    StoreResponseError,
+    StoreTimeout,
+)
 from hasession._redis import map_redis_errors, reply_error
 from hasession._routing import NoScript, Redirected
 
@@ -50,7 +58,7 @@ def test_reply_errors(exc: rex.ResponseError, expected: type) -> None:
         (rex.TimeoutError("Timeout reading from socket"), StoreTimeout),
         (rex.ConnectionError("Connection refused"), StoreConnectionError),
         (ConnectionResetError(104, "reset"), StoreConnectionError),
-        (rex.AuthenticationError("invalid password"), StoreResponseError),
+        (rex.AuthenticationError("invalid password"), StoreMisconfigured),
         (rex.ReadOnlyError("You can't write against a read only replica."), FailoverInProgress),
     ],
 )
@@ -58,3 +66,56 @@ def test_map_redis_errors_chains_the_original(exc: Exception, expected: type) ->
     with pytest.raises(expected) as caught, map_redis_errors("127.0.0.1:6379"):
         raise exc
     assert caught.value.__cause__ is exc
+
+
+def _wrapped(original: OSError) -> rex.ConnectionError:
+    """What redis-py raises for a failed connect: its own error, with the OS/TLS one as context."""
+    try:
+        raise original
+    except OSError:
+        try:
+            raise rex.ConnectionError(f"Error connecting: {original}")
+        except rex.ConnectionError as exc:
+            return exc
+
+
+def _ssl_error(reason: str) -> ssl.SSLError:
+    error = ssl.SSLError(1, f"[SSL: {reason}] {reason.lower()}")
+    error.reason = reason
+    return error
+
+
+def _verify_error(message: str) -> ssl.SSLCertVerificationError:
+    error = ssl.SSLCertVerificationError(1, f"certificate verify failed: {message}")
+    error.verify_message = message
+    return error
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        _verify_error("unable to get local issuer certificate"),
+        _verify_error("Hostname mismatch, certificate is not valid for '127.0.0.1'."),
+        _ssl_error("TLSV1_ALERT_UNKNOWN_CA"),
+        _ssl_error("TLSV13_ALERT_CERTIFICATE_REQUIRED"),
+        _ssl_error("WRONG_VERSION_NUMBER"),
+    ],
+)
+def test_a_tls_trust_failure_is_a_configuration_error(original: OSError) -> None:
+    with pytest.raises(StoreMisconfigured) as caught, map_redis_errors("127.0.0.1:6379"):
+        raise _wrapped(original)
+    assert caught.value.cause == "tls"
+    assert "TLS" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        _ssl_error("UNEXPECTED_EOF_WHILE_READING"),
+        ConnectionResetError(104, "reset"),
+        ssl.SSLEOFError(8, "EOF"),
+    ],
+)
+def test_other_tls_errors_are_lost_connections_and_retried(original: OSError) -> None:
+    with pytest.raises(StoreConnectionError), map_redis_errors("127.0.0.1:6379"):
+        raise _wrapped(original)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from hasession import ConfigurationError, StoreMisconfigured
 from hasession._commands import Batch, Call
 from hasession._exceptions import (
     FailoverInProgress,
-    MasterNotFound,
     StoreConnectionError,
-    StoreError,
     StoreResponseError,
     StoreUnavailable,
 )
@@ -19,7 +18,6 @@ from hasession._routing import (
     Send,
     StandaloneRouter,
     error_from_reply,
-    is_retryable,
     role_of,
 )
 from hasession._topology import Address
@@ -44,7 +42,7 @@ def test_failover_replies_are_retryable_and_not_applied(message: str) -> None:
     assert type(error) is FailoverInProgress
     assert str(error) == message
     assert error.not_applied
-    assert is_retryable(error)
+    assert isinstance(error, StoreUnavailable)  # retried, then a 503
 
 
 @pytest.mark.parametrize(
@@ -76,7 +74,6 @@ def test_noscript_means_resend_with_the_source() -> None:
     [
         "ERR unknown command 'FOO'",
         "WRONGTYPE Operation against a key holding the wrong kind of value",
-        "NOPERM this user has no permissions to run the 'evalsha' command",
         "BUSYGROUP Consumer Group name already exists",
         "READONLYISH not a real code",
         "",
@@ -86,13 +83,6 @@ def test_other_replies_are_response_errors(message: str) -> None:
     error = error_from_reply(message)
     assert type(error) is StoreResponseError
     assert not isinstance(error, StoreUnavailable)
-    assert not is_retryable(error)
-
-
-def test_is_retryable_is_store_unavailable() -> None:
-    assert is_retryable(StoreConnectionError("x"))
-    assert is_retryable(MasterNotFound("x"))
-    assert not is_retryable(StoreError("x"))
 
 
 @pytest.mark.parametrize(
@@ -123,3 +113,26 @@ def test_the_standalone_router_always_sends_to_its_server() -> None:
     assert router.generation == 0
     assert router.stale() == ()
     assert router.settled
+
+
+@pytest.mark.parametrize(
+    ("message", "cause"),
+    [
+        ("NOPERM this user has no permissions to run the 'evalsha' command", "acl"),
+        ("NOPERM this user has no permissions to access one of the keys used as arguments", "acl"),
+        (
+            "ERR Error running script (call to f_1): @user_script:1: NOPERM No permissions to access a key",
+            "acl",
+        ),
+        ("WRONGPASS invalid username-password pair or user is disabled.", "auth"),
+        ("NOAUTH Authentication required.", "auth"),
+        ("Protocol error: unauthenticated multibulk length", "auth"),
+    ],
+)
+def test_refusals_are_configuration_errors_never_retried(message: str, cause: str) -> None:
+    error = error_from_reply(message)
+    assert isinstance(error, StoreMisconfigured)
+    assert isinstance(error, ConfigurationError)
+    assert error.cause == cause
+    assert message in str(error)
+    assert not isinstance(error, StoreUnavailable)  # never retried

@@ -14,6 +14,7 @@ from hasession._exceptions import (
     NotReplicated,
     StoreConnectionError,
     StoreError,
+    StoreMisconfigured,
     StoreResponseError,
     StoreTimeout,
 )
@@ -518,7 +519,7 @@ def test_a_failover_announcement_holds_until_a_candidate_is_named() -> None:
     router = _known_router()
     router.apply(Begun(M1, None), NOW)
     assert router.stale() == (M1,)
-    plan = router.plan(GET, NOW + 1)
+    plan = router.plan(GET, NOW + SWITCH_SECONDS / 2)
     assert isinstance(plan, Hold)
     assert plan.seconds > 0
     assert isinstance(router.plan(GET, NOW + SWITCH_SECONDS), Discover)  # no news for too long
@@ -729,3 +730,67 @@ def test_a_wait_cut_short_by_a_demotion_is_an_unknown_outcome() -> None:
     router = _known_router()
     router.failed(M1, error, NOW)
     assert isinstance(router.plan(GET, NOW), Discover)
+
+
+def test_when_the_sentinels_vouch_for_another_master_it_is_looked_up() -> None:
+    """We moved to a candidate whose failover was then undone: the Sentinels vouch for the old
+    master, never for ours; the store must not wait for a lease that cannot come."""
+    router = _leased_router()
+    router.vouched(S1, vouch(_master_state(R1, epoch=3), NOW), NOW)
+    assert isinstance(router.plan(GET, NOW), Hold)
+    assert router.vouched(S2, vouch(_master_state(R1, epoch=3), NOW), NOW)
+    assert isinstance(router.plan(GET, NOW), Discover)
+    assert router.stale() == (M1,)
+
+
+# -- configuration faults during discovery ------------------------------------------------------
+
+UNKNOWN = StoreResponseError("No such master with that name")  # SENTINEL MASTER <unknown name>
+
+
+def test_every_answering_sentinel_not_knowing_the_name_is_a_configuration_error() -> None:
+    answers = {(S1, "SENTINEL"): UNKNOWN, (S3, "SENTINEL"): UNKNOWN}  # S2 is down
+    with pytest.raises(StoreMisconfigured) as caught:
+        run(discover(SENTINELS, NAME, MasterView(), NOW), answers)
+    assert caught.value.cause == "master_name"
+    assert NAME in str(caught.value)
+
+
+def test_one_sentinel_naming_a_master_keeps_it_a_failover() -> None:
+    answers = {(S1, "SENTINEL"): UNKNOWN, (S2, "SENTINEL"): named(M1), (M1, "ROLE"): REPLICA_ROLE}
+    _, found = run(discover(SENTINELS, NAME, MasterView(), NOW), answers)
+    assert found is None  # the router raises MasterNotFound: retried
+
+
+def test_no_sentinel_answering_is_not_a_configuration_error() -> None:
+    _, found = run(discover(SENTINELS, NAME, MasterView(), NOW), {})
+    assert found is None
+
+
+def test_sentinels_refusing_our_password_fail_at_once() -> None:
+    refused = StoreMisconfigured("WRONGPASS", cause="auth")
+    answers = {(S1, "SENTINEL"): refused, (S2, "SENTINEL"): refused}  # S3 is down
+    with pytest.raises(StoreMisconfigured) as caught:
+        run(discover(SENTINELS, NAME, MasterView(), NOW), answers)
+    assert caught.value is refused
+
+
+def test_refusing_sentinels_still_let_the_last_master_be_used() -> None:
+    refused = StoreMisconfigured("WRONGPASS", cause="auth")
+    answers = {(S1, "SENTINEL"): refused, (M1, "ROLE"): MASTER_ROLE}
+    _, found = run(discover(SENTINELS, NAME, MasterView(last=M1), NOW), answers)
+    assert found == (M1, -1, -1)
+
+
+def test_a_refusing_sentinel_is_skipped_when_another_answers() -> None:
+    refused = StoreMisconfigured("WRONGPASS", cause="auth")
+    answers = {(S1, "SENTINEL"): refused, (S2, "SENTINEL"): named(M1), (M1, "ROLE"): MASTER_ROLE}
+    _, found = run(discover(SENTINELS, NAME, MasterView(), NOW), answers)
+    assert found == (M1, 1, 0)
+
+
+def test_a_master_refusing_our_password_fails_at_once() -> None:
+    refused = StoreMisconfigured("WRONGPASS", cause="auth")
+    answers = {(S1, "SENTINEL"): named(M1), (M1, "ROLE"): refused}
+    with pytest.raises(StoreMisconfigured):
+        run(discover(SENTINELS, NAME, MasterView(), NOW), answers)

@@ -11,7 +11,7 @@ import pytest
 from hasession._config import Secret
 from hasession._exceptions import SessionNotLoaded
 from hasession._ids import IdCodec
-from hasession._session import Session, StoredSession
+from hasession._session import Session, StoredSession, state_of
 
 CODEC = IdCodec([Secret("k" * 32)])
 
@@ -24,7 +24,7 @@ def stored(data: dict[str, Any], user: str | None = None) -> StoredSession:
 
 def loaded(data: dict[str, Any], user: str | None = None) -> Session:
     session = Session(CODEC.new())
-    session.fill(stored(data, user))
+    state_of(session).fill(stored(data, user))
     return session
 
 
@@ -39,21 +39,26 @@ def test_a_session_without_cookie_is_new_loaded_and_clean() -> None:
     session = Session()
     assert session.loaded
     assert state(session) == (True, False, False)
-    assert (session.id, session.sid, session.user_id, session.stored) == (None, None, None, None)
+    assert (session.id, state_of(session).sid, session.user_id, state_of(session).stored) == (
+        None,
+        None,
+        None,
+        None,
+    )
     assert repr(session) == "<Session 0 keys new>"
 
 
 def test_a_loaded_session_is_not_new_and_has_the_cookie_id() -> None:
     session = loaded({"a": 1})
-    assert session.sid is not None
+    assert state_of(session).sid is not None
     assert state(session) == (False, False, False)
-    assert session.id == session.sid.value
-    assert session.sid.value not in repr(session)
+    assert session.id == state_of(session).sid.value
+    assert state_of(session).sid.value not in repr(session)
 
 
 def test_a_stale_cookie_gives_a_new_session_without_id() -> None:
     session = Session(CODEC.new())
-    session.fill(None)
+    state_of(session).fill(None)
     assert session.new
     assert session.id is None
 
@@ -62,14 +67,14 @@ def test_reading_marks_accessed_only() -> None:
     session = loaded({"a": 1})
     assert session["a"] == 1
     assert state(session) == (False, False, True)
-    assert session.changes() == ({}, set())
+    assert state_of(session).changes() == ({}, set())
 
 
 def test_assigning_marks_modified() -> None:
     session = loaded({"a": 1})
     session["b"] = 2
     assert state(session) == (False, True, True)
-    assert session.changes() == ({"b": 2}, set())
+    assert state_of(session).changes() == ({"b": 2}, set())
 
 
 def test_deleting_a_stored_key_is_a_change_and_an_unsaved_one_is_not() -> None:
@@ -78,21 +83,21 @@ def test_deleting_a_stored_key_is_a_change_and_an_unsaved_one_is_not() -> None:
     session["tmp"] = 1
     del session["tmp"]
     assert session.modified
-    assert session.changes() == ({}, {"a"})
+    assert state_of(session).changes() == ({}, {"a"})
 
 
 def test_reassigning_a_deleted_key_cancels_the_delete() -> None:
     session = loaded({"a": 1})
     del session["a"]
     session["a"] = 2
-    assert session.changes() == ({"a": 2}, set())
+    assert state_of(session).changes() == ({"a": 2}, set())
 
 
 def test_deleting_a_missing_key_raises_and_changes_nothing() -> None:
     session = loaded({})
     with pytest.raises(KeyError):
         del session["nope"]
-    assert session.changes() == ({}, set())
+    assert state_of(session).changes() == ({}, set())
 
 
 def test_in_place_mutation_counts_as_modified() -> None:
@@ -103,27 +108,27 @@ def test_in_place_mutation_counts_as_modified() -> None:
 
 def test_read_keys_are_the_loaded_keys_a_request_touched() -> None:
     session = loaded({"a": [1], "b": [2]})
-    assert session.read_keys() == set()  # not accessed: nothing can have been mutated
+    assert state_of(session).read_keys() == set()  # not accessed: nothing can have been mutated
     session["b"] = [3]
-    assert session.read_keys() == {"a"}
+    assert state_of(session).read_keys() == {"a"}
 
 
 def test_user_id_tracks_changes() -> None:
     session = loaded({}, user="alice")
     assert session.user_id == "alice"
     session.user_id = "alice"
-    assert (session.user_changed, session.modified) == (False, False)
+    assert (state_of(session).user_changed, session.modified) == (False, False)
     session.user_id = "bob"
-    assert (session.user_changed, session.modified) == (True, True)
+    assert (state_of(session).user_changed, session.modified) == (True, True)
 
 
 def test_cycle_and_destroy_are_modifications() -> None:
     session = loaded({"a": 1})
     session.cycle_id()
-    assert (session.cycle_requested, session.modified) == (True, True)
+    assert (state_of(session).cycle_requested, session.modified) == (True, True)
     other = loaded({"a": 1})
     other.destroy()
-    assert (other.destroyed, other.modified, dict(other)) == (True, True, {})
+    assert (state_of(other).destroyed, other.modified, dict(other)) == (True, True, {})
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -137,12 +142,17 @@ ACCESSES: dict[str, Callable[[Session], object]] = {
     "len": len,
     "bool": bool,
     "iter": lambda s: list(s),
+    "reversed": lambda s: list(reversed(s)),
     "keys": lambda s: s.keys(),
     "values": lambda s: s.values(),
     "items": lambda s: s.items(),
     "pop": lambda s: s.pop("a", None),
     "setdefault": lambda s: s.setdefault("a", 1),
     "update": lambda s: s.update(a=1),
+    "|=": lambda s: s.__ior__({"a": 1}),
+    "popitem": lambda s: s.popitem(),
+    "|": lambda s: s | {"a": 1},
+    "==": lambda s: s == {},
     "clear": lambda s: s.clear(),
     "copy": lambda s: s.copy(),
     "new": lambda s: s.new,
@@ -168,7 +178,7 @@ def test_an_unloaded_session_can_still_be_inspected() -> None:
     assert repr(session) == "<Session unloaded>"
     assert not session.modified
     assert not session.accessed
-    assert session.stored is None
+    assert state_of(session).stored is None
 
 
 @pytest.mark.parametrize("access", ACCESSES.values(), ids=ACCESSES.keys())
@@ -177,7 +187,7 @@ def test_the_lazy_loader_runs_once_on_first_access(access: Callable[[Session], o
 
     def loader(session: Session) -> None:
         calls.append(session)
-        session.fill(stored({"a": 0, "b": 1}))
+        state_of(session).fill(stored({"a": 0, "b": 1}))
 
     session = Session(CODEC.new(), loader=loader)
     assert calls == []
@@ -197,7 +207,7 @@ def test_a_failed_load_is_retried_on_the_next_access() -> None:
         attempts += 1
         if attempts == 1:
             raise ConnectionAbortedError("store down")
-        session.fill(None)
+        state_of(session).fill(None)
 
     session = Session(CODEC.new(), loader=loader)
     with pytest.raises(ConnectionAbortedError):
@@ -209,8 +219,8 @@ def test_a_failed_load_is_retried_on_the_next_access() -> None:
 
 def test_fill_does_not_count_as_access_or_change() -> None:
     session = loaded({"a": 1}, user="alice")
-    assert (session.accessed, session.modified, session.user_changed) == (False, False, False)
-    assert dict.__getitem__(session, "a") == 1
+    assert (session.accessed, session.modified, state_of(session).user_changed) == (False, False, False)
+    assert state_of(session).data["a"] == 1
 
 
 # -- the dict API ----------------------------------------------------------------------------
@@ -231,15 +241,15 @@ def test_pop() -> None:
     assert session.pop("zz", None) is None
     with pytest.raises(KeyError):
         session.pop("zz")
-    assert session.changes() == ({}, {"a"})
+    assert state_of(session).changes() == ({}, {"a"})
 
 
 def test_setdefault() -> None:
     session = loaded({"a": 1})
     assert session.setdefault("a", 9) == 1
-    assert session.changes() == ({}, set())
+    assert state_of(session).changes() == ({}, set())
     assert session.setdefault("b", [7]) == [7]
-    assert session.changes() == ({"b": [7]}, set())
+    assert state_of(session).changes() == ({"b": [7]}, set())
     assert session.setdefault("c") is None
 
 
@@ -249,7 +259,7 @@ def test_update_from_mapping_pairs_and_keywords() -> None:
     session.update([("b", 3)])
     session.update(c=4)
     assert dict(session) == {"a": 2, "b": 3, "c": 4}
-    assert session.changes() == ({"a": 2, "b": 3, "c": 4}, set())
+    assert state_of(session).changes() == ({"a": 2, "b": 3, "c": 4}, set())
 
 
 def test_clear_deletes_every_stored_key() -> None:
@@ -257,7 +267,7 @@ def test_clear_deletes_every_stored_key() -> None:
     session["c"] = 3
     session.clear()
     assert len(session) == 0
-    assert session.changes() == ({}, {"a", "b"})
+    assert state_of(session).changes() == ({}, {"a", "b"})
 
 
 def test_views_mark_access_and_see_the_data() -> None:
@@ -273,7 +283,7 @@ def test_views_mark_access_and_see_the_data() -> None:
 def test_popitem_removes_and_records() -> None:
     session = loaded({"a": 1})
     assert session.popitem() == ("a", 1)
-    assert session.changes() == ({}, {"a"})
+    assert state_of(session).changes() == ({}, {"a"})
 
 
 def test_popitem_of_an_empty_session_raises_key_error() -> None:
@@ -308,3 +318,28 @@ def test_non_str_keys_are_rejected(write: Callable[[Any], object]) -> None:
         write(session)
     assert dict(session) == {}
     assert not session.modified
+
+
+def test_or_gives_plain_dicts_and_ior_records_the_change() -> None:
+    session = loaded({"a": 1})
+    assert (session | {"b": 2}, {"b": 2} | session) == ({"a": 1, "b": 2}, {"a": 1, "b": 2})
+    assert type(session | {}) is dict
+    assert not session.modified
+    session |= [("b", 2)]
+    assert isinstance(session, Session)
+    assert state_of(session).changes() == ({"b": 2}, set())
+
+
+def test_equality_compares_the_data() -> None:
+    assert loaded({"a": 1}) == {"a": 1}
+    assert loaded({"a": 1}) == loaded({"a": 1})
+    assert loaded({"a": 1}) != {"a": 2}
+    assert loaded({}) != []
+
+
+def test_hide_drops_a_loaded_key_without_recording_a_delete() -> None:
+    session = loaded({"a": 1, "kept": True})
+    state_of(session).hide("kept")
+    assert dict(session) == {"a": 1}
+    assert not session.modified
+    assert state_of(session).changes() == ({}, set())

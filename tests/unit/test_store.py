@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from typing import Any
 
+import pytest
+
+import hasession
 from hasession._cluster import ClusterRouter
+from hasession._commands import Batch, Call
 from hasession._config import Secret
+from hasession._exceptions import StoreConnectionError
 from hasession._routing import Send, StandaloneRouter
 from hasession._sentinel import SentinelRouter
-from hasession._session import Session, StoredSession
+from hasession._session import Session, StoredSession, state_of
 from hasession._store import Stats, StoreBase, StoreConfig, make_router
 from hasession._topology import Address, Cluster, Sentinel, Standalone
 
@@ -62,8 +69,72 @@ def test_public_id_of_a_stored_session_only() -> None:
     store = StoreBase(StoreConfig.from_url("redis://cache", secret_keys=KEYS))
     sid = store._ctx.ids.new()
     session = Session(sid)
-    session.fill(StoredSession(data={}))
+    state_of(session).fill(StoredSession(data={}))
     public = store.public_id(session)
     assert public == f"{sid.tag}.{sid.hashed}"
     assert sid.value not in public
     assert store.public_id(Session()) is None
+
+
+def test_the_old_name_of_replica_loads_still_reads_with_a_deprecation_warning() -> None:
+    stats = Stats(replica_loads=4)
+    with pytest.warns(DeprecationWarning, match="replica_loads"):
+        assert stats.degraded_reads == 4
+    assert "degraded_reads" not in stats.snapshot()
+
+
+class _BrokenPool:
+    """A pool whose connection fails inside redis-py (``TypeError``), as on a socket closed under it.
+
+    ``replaced_by`` stands for the master switch that closed it: the store's pool for the address
+    is replaced just before the failure.
+    """
+
+    def __init__(self, store: Any, address: Address, *, replaced: bool) -> None:
+        self.store, self.address, self.replaced = store, address, replaced
+
+    def fail(self) -> Any:
+        if self.replaced:
+            self.store._pools[self.address] = object()
+        raise TypeError("select() on a closed socket")
+
+    def get_connection(self) -> Any:
+        return self.fail()
+
+    async def aget_connection(self) -> Any:
+        return self.fail()
+
+
+def _send_through_broken_pool(driver: str, *, replaced: bool) -> BaseException:
+    cls = hasession.SessionStore if driver == "sync" else hasession.AsyncSessionStore
+    store: Any = cls.from_url("redis://127.0.0.1:1/0", secret_keys="c" * 32)  # never connects
+    address = Address("127.0.0.1", 1)
+    pool = store._pools[address] = _BrokenPool(store, address, replaced=replaced)
+    batch = Batch((Call(("GET", "k")),), route="k")
+    try:
+        if driver == "sync":
+            store._send(address, batch)
+        else:
+            pool.get_connection = pool.aget_connection  # type: ignore[method-assign]
+            asyncio.run(store._send(address, batch))
+    except Exception as exc:
+        return exc
+    raise AssertionError("the broken pool did not fail")
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_an_internal_error_is_raised_as_it_is_never_as_its_own_cause(driver: str) -> None:
+    error = _send_through_broken_pool(driver, replaced=False)
+    assert type(error) is TypeError
+    assert error.__cause__ is not error
+    assert error.__cause__ is None
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_an_internal_error_on_a_connection_closed_by_a_master_switch_is_a_lost_connection(
+    driver: str,
+) -> None:
+    error = _send_through_broken_pool(driver, replaced=True)
+    assert isinstance(error, StoreConnectionError)
+    assert type(error.__cause__) is TypeError
+    assert error.__cause__ is not error

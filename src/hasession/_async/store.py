@@ -18,22 +18,23 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 
-from .._commands import Batch, Flow, Reply
+from .._commands import Batch, Flow, Reply, pack
 from .._exceptions import (
     FailoverInProgress,
     MasterNotFound,
     NotReplicated,
     StoreConnectionError,
     StoreError,
+    StoreMisconfigured,
     StoreProtocolError,
     StoreUnavailable,
 )
-from .._flows import SaveResult, SessionInfo
 from .._redis import connection_kwargs, map_redis_errors, reply_error
+from .._results import SaveResult, SessionInfo
 from .._retry import RetryState
 from .._routing import Discover, Hold, NoScript, Redirected
 from .._sentinel import SentinelRouter, replica_read
-from .._session import Session
+from .._session import Session, state_of
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
 from .._topology import Address, Sentinel, Standalone
 from .._watcher import Watchers
@@ -101,13 +102,14 @@ class AsyncSessionStore(SentinelOps, StoreBase):
 
     async def load_into(self, session: Session, *, budget: float | None = None) -> None:
         """Load an opened session, if it is not loaded yet."""
-        if session.loaded or session.sid is None:
+        state = state_of(session)
+        if state.loaded or state.sid is None:
             return
-        session.fill(await self._run(self._ctx.load(session.sid, self._now_ms()), budget))
+        state.fill(await self._run(self._ctx.load(state.sid, self._now_ms()), budget))
 
     async def save(self, session: Session, *, budget: float | None = None) -> SaveResult:
         """Write what the request changed (often nothing) and say what to do with the cookie."""
-        return await self._run(self._ctx.save(session, self._now_ms(), self._request_id()), budget)
+        return await self._run(self._ctx.save(state_of(session), self._now_ms(), self._request_id()), budget)
 
     async def sessions_of(self, user_id: str, *, budget: float | None = None) -> list[SessionInfo]:
         """The live sessions of a user."""
@@ -155,13 +157,13 @@ class AsyncSessionStore(SentinelOps, StoreBase):
     async def _run(self, flow: Flow[T], budget: float | None = None) -> T:
         if not self._watching:
             self._start_watchers()
-        if self._canary_due():
-            await self._check_canary()
         self.stats.operations += 1
         retry = RetryState.start(self.config.retry, time.monotonic(), budget)
 
         async def send(batch: Batch) -> list[Reply]:
             nonlocal retry
+            if self._canary_due():  # only operations that reach Redis: a bad cookie costs no command
+                await self._check_canary()
             if batch.node is not None:
                 return await self._send(batch.node, batch)
             replies, retry = await self._execute(batch, retry)
@@ -259,6 +261,9 @@ class AsyncSessionStore(SentinelOps, StoreBase):
                 self._router.failed(address, exc, now)
             stale = self._router.stale()
         await self._drop(stale)
+        if isinstance(exc, StoreMisconfigured):
+            log.error("hasession: configuration error (%s), not retried: %s", exc.cause, exc)
+            raise exc
         self.stats.retries += 1
         log.debug("hasession: try %d on %s failed: %r", len(retry.attempts) + 1, address or "discovery", exc)
         self.stats.wait_shortfalls += isinstance(exc, NotReplicated)
@@ -293,7 +298,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
             self._router.sentinels, self._router.master_name, fallback, self.config.degraded_reads
         )
         replies = await self._run_targeted(flow)
-        self.stats.degraded_reads += replies is not None
+        self.stats.replica_loads += replies is not None
         return replies
 
     async def _run_targeted(self, flow: Flow[T]) -> T:
@@ -342,7 +347,8 @@ class AsyncSessionStore(SentinelOps, StoreBase):
             with map_redis_errors(address):
                 conn = await pool.get_connection()
         except (TypeError, ValueError, AttributeError) as exc:
-            raise self._closed_under_us(address, pool, exc) from exc
+            self._raise_if_closed_under_us(address, pool, exc)
+            raise
         try:
             try:
                 return batch.settle(await self._roundtrip(conn, address, batch.wire(), batch.timeout))
@@ -355,23 +361,24 @@ class AsyncSessionStore(SentinelOps, StoreBase):
                 await conn.disconnect()
             raise
         except (TypeError, ValueError, AttributeError) as exc:
-            raise self._closed_under_us(address, pool, exc) from exc
+            self._raise_if_closed_under_us(address, pool, exc)
+            raise
         except BaseException:  # cancelled mid-reply: the connection state is unknown
             await conn.disconnect()
             raise
         finally:
             await pool.release(conn)
 
-    def _closed_under_us(self, address: Address, pool: Any, exc: Exception) -> Exception:
-        """What to raise for a redis-py internal error on a connection.
+    def _raise_if_closed_under_us(self, address: Address, pool: Any, exc: Exception) -> None:
+        """Raise a lost connection for a redis-py internal error on a connection we closed.
 
         When its master is replaced we close every connection to it, including ones another
         thread or task is using; redis-py then fails on the dead socket in odd ways (``TypeError``
-        from ``select``). That is a lost connection, retried like one. Otherwise it is a bug.
+        from ``select``). That is a lost connection, retried like one. Otherwise it is a bug: the
+        caller re-raises ``exc`` itself (never as its own ``__cause__``).
         """
-        if self._pools.get(address) is pool:
-            return exc
-        return StoreConnectionError(f"{address}: connection closed by a master switch")
+        if self._pools.get(address) is not pool:
+            raise StoreConnectionError(f"{address}: connection closed by a master switch") from exc
 
     async def _roundtrip(
         self, conn: Any, address: Address, commands: list[Any], timeout: float | None
@@ -386,8 +393,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
         nonce = b"%d" % next(self._nonces)
         replies: list[Reply] = []
         with map_redis_errors(address):
-            packed = conn.pack_commands([("PING", nonce), *commands])
-            await conn.send_packed_command(packed, check_health=False)
+            await conn.send_packed_command([pack([("PING", nonce), *commands])], check_health=False)
             for _ in range(len(commands) + 1):  # every reply is read, errors too: nothing left unread
                 try:
                     replies.append(await read_reply(conn, timeout))
@@ -425,10 +431,11 @@ class AsyncSessionStore(SentinelOps, StoreBase):
 
 
 def _reply_level(exc: BaseException) -> bool:
-    """An error reply leaves the connection usable; anything else does not."""
-    return (isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailable)) or isinstance(
-        exc, (FailoverInProgress, NotReplicated)
-    )
+    """An error reply leaves the connection usable; anything else does not (a refused AUTH or
+    TLS handshake may leave replies unread: such a connection is dropped too)."""
+    return (
+        isinstance(exc, StoreError) and not isinstance(exc, (StoreUnavailable, StoreMisconfigured))
+    ) or isinstance(exc, (FailoverInProgress, NotReplicated))
 
 
 def _describe(found: object) -> str:

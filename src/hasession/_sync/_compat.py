@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from redis.connection import Connection, ConnectionPool, SSLConnection, UnixDomainSocketConnection
+from redis.connection import Connection, ConnectionPool, UnixDomainSocketConnection
 
+from .._redis import TLSConnection as SSLConnection
 from .._session import Session
 
 __all__ = [

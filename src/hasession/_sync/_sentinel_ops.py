@@ -1,9 +1,9 @@
-"""Sentinel-only parts of the async store: the planned switchover.
+# GENERATED from src/hasession/_async/_sentinel_ops.py by scripts/unasync.py: do not edit.
+"""Sentinel-only parts of the sync store: the planned switchover.
 
 The event watchers are threads shared by both drivers (:mod:`hasession._watcher`).
 
 Mixed into :class:`~hasession._sync.store.SessionStore`, whose driver does the I/O.
-This file is the source of truth for ``_sync/_sentinel_ops.py`` (``scripts/unasync.py``).
 """
 
 from __future__ import annotations

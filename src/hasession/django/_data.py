@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib.sessions.backends.base import UpdateError  # type: ignore[import-untyped]
 from django.contrib.sessions.exceptions import SessionInterrupted  # type: ignore[import-untyped]
 
 from .. import AsyncSessionStore, Session, SessionStore, StoreError
-
-if TYPE_CHECKING:
-    from .._session import StoredSession
+from .._session import state_of
 
 __all__ = ["KEPT", "SessionData", "interrupted", "recording"]
 
@@ -27,19 +25,21 @@ class SessionData(Session):
     @classmethod
     def named(cls, store: SessionStore | AsyncSessionStore, key: str | None) -> SessionData:
         """The session ``key`` names, not loaded (no I/O; a forged or malformed key names none)."""
-        return cls(store.open(key).sid)
+        return cls(state_of(store.open(key)).sid)
 
     @classmethod
     def read(cls, store: SessionStore, key: str | None) -> SessionData:
         """The session ``key`` names, loaded (no I/O for a forged, malformed or missing key)."""
         data = cls.named(store, key)
         store.load_into(data)
+        state_of(data).hide(KEPT)
         return data
 
     @classmethod
     async def aread(cls, store: AsyncSessionStore, key: str | None) -> SessionData:
         data = cls.named(store, key)
         await store.load_into(data)
+        state_of(data).hide(KEPT)
         return data
 
     @classmethod
@@ -50,11 +50,6 @@ class SessionData(Session):
         if isinstance(data, Session):
             new.user_id = data.user_id
         return new
-
-    def fill(self, stored: StoredSession | None) -> None:
-        if stored is not None:
-            stored.data.pop(KEPT, None)
-        super().fill(stored)
 
 
 @contextlib.contextmanager

@@ -23,20 +23,35 @@ from ._node import Node
 from ._sentinel import SentinelSettings, SentinelTopology
 from ._server import RedisServer
 from ._settings import Settings, configure
-from ._topology import Topology
+from ._tls import TLSFiles
+from ._topology import LocalTopology
 from ._wait import wait_until
 
 __all__ = [
     "ClusterTopology",
     "HarnessError",
+    "LocalTopology",
     "Node",
     "RedisServer",
     "SentinelSettings",
     "SentinelTopology",
     "Settings",
     "StartupError",
-    "Topology",
+    "TLSFiles",
     "WaitTimeout",
     "configure",
     "wait_until",
 ]
+
+
+def __getattr__(name: str) -> type[LocalTopology]:
+    if name == "Topology":  # renamed: it was easy to confuse with hasession.Topology
+        import warnings
+
+        warnings.warn(
+            "hasession.testing.Topology is now hasession.testing.LocalTopology",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return LocalTopology
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,8 @@ from . import _settings
 from ._errors import StartupError
 from ._node import Node, data_node_defaults
 from ._redisops import command, info
-from ._topology import Topology
+from ._tls import TLSFiles
+from ._topology import LocalTopology
 from ._wait import TRANSIENT_ERRORS, wait_until
 
 __all__ = ["SLOTS", "ClusterEntry", "ClusterTopology", "parse_cluster_nodes"]
@@ -73,7 +74,7 @@ def _slot_range(item: str) -> tuple[int, int]:
     return int(first), int(last or first)
 
 
-class ClusterTopology(Topology):
+class ClusterTopology(LocalTopology):
     """A real Redis Cluster (``cluster-enabled yes``) of ``primaries`` primaries with ``replicas_per_primary``
     replicas each, built with ``CLUSTER ADDSLOTSRANGE``, ``MEET`` and ``REPLICATE`` (no redis-cli).
 
@@ -87,6 +88,8 @@ class ClusterTopology(Topology):
         opens its own connections from a loopback address of its own (``bind-source-addr``), so that a
         partition cuts its traffic both ways.
     :param tmpdir: where to create the topology's temporary folder.
+    :param tls: serve TLS with these certificates (see :class:`TLSFiles`), the cluster bus included;
+        ``url`` becomes ``rediss+cluster://`` and trusts the test CA.
 
     .. versionadded:: 0.1
     """
@@ -102,8 +105,9 @@ class ClusterTopology(Topology):
         redis_config: Mapping[str, str] | None = None,
         proxied: bool = False,
         tmpdir: str | Path | None = None,
+        tls: TLSFiles | None = None,
     ) -> None:
-        super().__init__(proxied=proxied, tmpdir=tmpdir)
+        super().__init__(proxied=proxied, tmpdir=tmpdir, tls=tls)
         if primaries < 1 or replicas_per_primary < 0:
             raise ValueError("a cluster needs primaries >= 1 and replicas_per_primary >= 0")
         self._primaries = primaries
@@ -113,6 +117,7 @@ class ClusterTopology(Topology):
             "cluster-enabled": "yes",
             "cluster-config-file": "nodes.conf",
             "cluster-node-timeout": str(node_timeout_ms),
+            **({"tls-cluster": "yes"} if tls is not None else {}),
             **(redis_config or {}),
         }
         #: Every node; the first ``primaries`` were the primaries when the cluster was built.
@@ -129,7 +134,10 @@ class ClusterTopology(Topology):
     @property
     def url(self) -> str:
         """``redis+cluster://127.0.0.1:p1,127.0.0.1:p2,...`` listing every node."""
-        return "redis+cluster://" + ",".join(f"{n.host}:{n.port}" for n in self.nodes)
+        hosts = ",".join(f"{n.host}:{n.port}" for n in self.nodes)
+        if self.tls is None:
+            return f"redis+cluster://{hosts}"
+        return f"rediss+cluster://{hosts}?{self.tls.url_query()}"
 
     def client(self, *, socket_timeout: float | None = 5.0, decode_responses: bool = False) -> RedisCluster:
         """A new ``redis.cluster.RedisCluster``; it discovers the cluster from the first running node."""
@@ -140,6 +148,7 @@ class ClusterTopology(Topology):
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_timeout,
             decode_responses=decode_responses,
+            **(self.tls.redis_kwargs() if self.tls is not None else {}),  # type: ignore[arg-type]
         )
 
     def node_id(self, node: Node) -> str:

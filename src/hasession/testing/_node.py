@@ -15,6 +15,7 @@ import redis
 from . import _process, _settings
 from ._errors import StartupError
 from ._redisops import PROBE_TIMEOUT, admin_client, command, info, role
+from ._tls import TLSFiles
 from ._wait import TRANSIENT_ERRORS, wait_until
 
 __all__ = ["Node", "NodeKind", "NodeRole", "data_node_defaults", "log_tails", "render_config"]
@@ -79,6 +80,8 @@ class Node:
         extra_config: Iterable[tuple[str, str]] = (),
         port: int | None = None,
         proxy_port: int | None = None,
+        tls: TLSFiles | None = None,
+        password: str | None = None,
     ) -> None:
         #: A name unique within the topology, such as ``"redis-0"`` or ``"sentinel-2"``.
         self.name = name
@@ -90,10 +93,15 @@ class Node:
         self.host = HOST
         #: The port of the node's proxy when the topology is proxied, else None.
         self.proxy_port = proxy_port
+        #: The certificates when the node serves TLS (on ``port``; ``direct_port`` stays plain text).
+        self.tls = tls
+        #: The password of the node's default user, used by the harness's own clients.
+        self.password = password
         self.config: dict[str, str] = dict(config or {})
         self.extra_config: list[tuple[str, str]] = list(extra_config)
         self._port = port
         self._port_fixed = port is not None
+        self._tls_port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._admin: redis.Redis | None = None
 
@@ -109,8 +117,10 @@ class Node:
 
     @property
     def port(self) -> int:
-        """The port clients use: the proxy's when proxied, else ``direct_port``."""
-        return self.proxy_port if self.proxy_port is not None else self.direct_port
+        """The port clients use: the proxy's when proxied, the TLS port with ``tls``, else ``direct_port``."""
+        if self.proxy_port is not None:
+            return self.proxy_port
+        return self._tls_port if self.tls is not None and self._tls_port is not None else self.direct_port
 
     @property
     def address(self) -> tuple[str, int]:
@@ -161,16 +171,18 @@ class Node:
         return redis.Redis(
             host=self.host,
             port=self.port,
+            password=self.password,
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_timeout,
             decode_responses=decode_responses,
+            **(self.tls.redis_kwargs() if self.tls is not None else {}),  # type: ignore[arg-type]
         )
 
     @property
     def admin(self) -> redis.Redis:
         """The harness's own client: direct port, short timeouts, no retries, str replies."""
         if self._admin is None:
-            self._admin = admin_client(self.host, self.direct_port)
+            self._admin = admin_client(self.host, self.direct_port, password=self.password)
         return self._admin
 
     # -- lifecycle ----------------------------------------------------------------------------------------
@@ -187,7 +199,10 @@ class Node:
         for attempt in range(_PORT_ATTEMPTS):
             if self._port is None or (attempt and not self._port_fixed):
                 self._port = _process.free_port()
+                self._tls_port = None
                 write_config = True
+            if self.tls is not None and self._tls_port is None:
+                self._tls_port = _process.free_port()
             if write_config or not self.config_path.exists():
                 self.config_path.write_text(self._render())
             self._launch()
@@ -205,8 +220,9 @@ class Node:
     def stop(self) -> None:
         """Kill the process for good: its port goes back to the pool."""
         self.kill()
-        if self._port is not None:
-            _process.release_port(self._port)
+        for port in (self._port, self._tls_port):
+            if port is not None:
+                _process.release_port(port)
 
     def pause(self) -> None:
         """SIGSTOP the process; returns once the kernel reports it stopped."""
@@ -237,6 +253,8 @@ class Node:
             "dir": quote(self.workdir),
             "logfile": quote(self.log_path),
         }
+        if self.tls is not None:
+            head = {**head, "tls-port": str(self._tls_port), **self.tls.server_config()}
         return render_config([*{**head, **self.config}.items(), *self.extra_config])
 
     def _launch(self) -> None:
@@ -247,7 +265,7 @@ class Node:
 
     def _wait_ready(self) -> bool:
         """True once ready; False if it exited because the port was taken (and the port is ours to change)."""
-        probe = admin_client(self.host, self.direct_port, timeout=PROBE_TIMEOUT)
+        probe = admin_client(self.host, self.direct_port, timeout=PROBE_TIMEOUT, password=self.password)
         try:
             outcome = wait_until(
                 lambda: self._ready_or_exited(probe),

@@ -34,11 +34,14 @@ class _Executor(Protocol):
     def execute_command(self, *args: str | int | bytes) -> object: ...
 
 
-def admin_client(host: str, port: int, *, timeout: float = ADMIN_TIMEOUT) -> redis.Redis:
+def admin_client(
+    host: str, port: int, *, timeout: float = ADMIN_TIMEOUT, password: str | None = None
+) -> redis.Redis:
     """A client with short timeouts and no retries, decoding replies to ``str``."""
     return redis.Redis(
         host=host,
         port=port,
+        password=password,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),

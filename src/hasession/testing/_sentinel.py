@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
@@ -14,7 +15,8 @@ from . import _settings
 from ._errors import StartupError
 from ._node import Node, data_node_defaults
 from ._redisops import command, info, sentinel_master, sentinel_master_address, sentinel_peers
-from ._topology import Topology
+from ._tls import TLSFiles
+from ._topology import LocalTopology
 from ._wait import TRANSIENT_ERRORS, wait_until
 
 __all__ = ["SentinelSettings", "SentinelTopology"]
@@ -53,6 +55,12 @@ class SentinelSettings:
     proxied: bool = False
     #: redis.conf directives for the data nodes, overriding the harness defaults.
     redis_config: Mapping[str, str] = field(default_factory=dict)
+    #: The certificates when every node and Sentinel serves TLS.
+    tls: TLSFiles | None = None
+    #: ``requirepass`` of the data nodes (Sentinels and replicas are given it too).
+    password: str | None = field(default=None, repr=False)
+    #: ``requirepass`` of the Sentinels (they are given it to talk to each other).
+    sentinel_password: str | None = field(default=None, repr=False)
 
     @property
     def effective_quorum(self) -> int:
@@ -60,7 +68,7 @@ class SentinelSettings:
         return self.quorum if self.quorum is not None else self.sentinels // 2 + 1
 
 
-class SentinelTopology(Topology):
+class SentinelTopology(LocalTopology):
     """A real master, ``replicas`` replicas and ``sentinels`` Sentinels on loopback, monitoring ``mymaster``.
 
     Every fault method returns once the fault is in effect; every wait polls a condition with a timeout.
@@ -75,6 +83,10 @@ class SentinelTopology(Topology):
         needs. Nodes then announce their proxy's address, and ``node.port`` is the proxy's port.
     :param redis_config: redis.conf directives for the data nodes.
     :param tmpdir: where to create the topology's temporary folder.
+    :param tls: serve TLS with these certificates (see :class:`TLSFiles`): clients, replication and the
+        Sentinels' own links. The harness keeps a plain-text port on loopback for itself.
+    :param password: ``requirepass`` of the data nodes.
+    :param sentinel_password: ``requirepass`` of the Sentinels.
 
     .. versionadded:: 0.1
     """
@@ -93,8 +105,11 @@ class SentinelTopology(Topology):
         proxied: bool = False,
         redis_config: Mapping[str, str] | None = None,
         tmpdir: str | Path | None = None,
+        tls: TLSFiles | None = None,
+        password: str | None = None,
+        sentinel_password: str | None = None,
     ) -> None:
-        super().__init__(proxied=proxied, tmpdir=tmpdir)
+        super().__init__(proxied=proxied, tmpdir=tmpdir, tls=tls)
         if replicas < 0 or sentinels < 1:
             raise ValueError("a Sentinel topology needs replicas >= 0 and sentinels >= 1")
         if quorum is not None and not 1 <= quorum <= sentinels:
@@ -109,6 +124,9 @@ class SentinelTopology(Topology):
             master_name=master_name,
             proxied=proxied,
             redis_config=dict(redis_config or {}),
+            tls=tls,
+            password=password,
+            sentinel_password=sentinel_password,
         )
         #: The data nodes; ``nodes[0]`` is the first master.
         self.nodes: list[Node] = []
@@ -132,9 +150,20 @@ class SentinelTopology(Topology):
 
     @property
     def url(self) -> str:
-        """``redis+sentinel://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3/mymaster/0``."""
+        """``redis+sentinel://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3/mymaster/0``.
+
+        With ``tls`` the scheme is ``rediss+sentinel`` and the query trusts the test CA; passwords are
+        written in (the data nodes' before the host, the Sentinels' as ``sentinel_password``).
+        """
+        settings = self.settings
         hosts = ",".join(f"{host}:{port}" for host, port in self.sentinel_addresses)
-        return f"redis+sentinel://{hosts}/{self.master_name}/0"
+        userinfo = f":{quote(settings.password, safe='')}@" if settings.password else ""
+        query = [settings.tls.url_query()] if settings.tls is not None else []
+        if settings.sentinel_password:
+            query.append(f"sentinel_password={quote(settings.sentinel_password, safe='')}")
+        scheme = "rediss+sentinel" if settings.tls is not None else "redis+sentinel"
+        tail = f"?{'&'.join(query)}" if query else ""
+        return f"{scheme}://{userinfo}{hosts}/{self.master_name}/0{tail}"
 
     def master_direct_address(self) -> tuple[str, int]:
         """The real address of the partitioned master (after :meth:`partition_master`), else of the current
@@ -306,6 +335,10 @@ class SentinelTopology(Topology):
         settings = self.settings
         self.nodes = [self._add_data_node(f"redis-{i}") for i in range(settings.replicas + 1)]
         self.sentinels = [self._add_node(f"sentinel-{i}", "sentinel") for i in range(settings.sentinels)]
+        for sentinel in self.sentinels:
+            sentinel.password = settings.sentinel_password
+            if settings.sentinel_password:
+                sentinel.config["requirepass"] = settings.sentinel_password
         master, *replicas = self.nodes
         self._start_node(master)
         for replica in replicas:
@@ -327,7 +360,10 @@ class SentinelTopology(Topology):
     def _add_data_node(self, name: str) -> Node:
         node = self._add_node(name, "data")
         announce = {} if node.proxy_port is None else _announce_replica(node.proxy_port)
-        node.config = {**data_node_defaults(), **announce, **self.settings.redis_config}
+        password = self.settings.password
+        auth = {"requirepass": password, "masterauth": password} if password else {}
+        node.config = {**data_node_defaults(), **announce, **auth, **self.settings.redis_config}
+        node.password = password
         return node
 
     def _sentinel_config(self, sentinel: Node, myid: str, master: Node) -> list[tuple[str, str]]:
@@ -339,6 +375,10 @@ class SentinelTopology(Topology):
             ("sentinel failover-timeout", f"{name} {settings.failover_timeout_ms}"),
             ("sentinel parallel-syncs", f"{name} {max(settings.replicas, 1)}"),
         ]
+        if settings.password:
+            lines.append(("sentinel auth-pass", f"{name} {settings.password}"))
+        if settings.sentinel_password:
+            lines.append(("sentinel sentinel-pass", settings.sentinel_password))
         if sentinel.proxy_port is not None:
             lines += [
                 ("sentinel announce-ip", sentinel.host),

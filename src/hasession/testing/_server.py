@@ -7,10 +7,12 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import quote
 
 import redis
 
 from ._node import Node, data_node_defaults
+from ._tls import TLSFiles
 from ._workdir import make_workdir, remove_workdir
 
 __all__ = ["RedisServer"]
@@ -25,6 +27,9 @@ class RedisServer:
     :param config: redis.conf directives that override the harness defaults, as in ``{"appendonly": "yes"}``.
         An empty value is written as ``""``.
     :param tmpdir: where to create the server's temporary folder (default: the system temp folder).
+    :param tls: serve TLS on ``port`` with these certificates (see :class:`TLSFiles`); ``url`` becomes
+        ``rediss://`` and trusts the test CA. The harness keeps a plain-text port for itself.
+    :param password: ``requirepass``; ``url`` includes it.
 
     .. versionadded:: 0.1
     """
@@ -35,9 +40,15 @@ class RedisServer:
         port: int | None = None,
         config: Mapping[str, str] | None = None,
         tmpdir: str | Path | None = None,
+        tls: TLSFiles | None = None,
+        password: str | None = None,
     ) -> None:
         self._port = port
-        self._config = {**data_node_defaults(), **(config or {})}
+        #: The certificates when the server serves TLS, else None.
+        self.tls = tls
+        self._password = password
+        auth = {"requirepass": password} if password else {}
+        self._config = {**data_node_defaults(), **auth, **(config or {})}
         self._tmpdir = tmpdir
         self._workdir: Path | None = None
         self._node: Node | None = None
@@ -72,8 +83,11 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        """``redis://127.0.0.1:<port>/0``."""
-        return f"redis://{self.host}:{self.port}/0"
+        """``redis://127.0.0.1:<port>/0``, or ``rediss://...?ssl_ca_certs=...`` with ``tls``; password in."""
+        userinfo = f":{quote(self._password, safe='')}@" if self._password else ""
+        if self.tls is None:
+            return f"redis://{userinfo}{self.host}:{self.port}/0"
+        return f"rediss://{userinfo}{self.host}:{self.port}/0?{self.tls.url_query()}"
 
     @property
     def pid(self) -> int | None:
@@ -96,7 +110,13 @@ class RedisServer:
         self._workdir = make_workdir("redis", self._tmpdir)
         atexit.register(self.stop)
         self._node = Node(
-            name="redis", kind="data", workdir=self._workdir, config=self._config, port=self._port
+            name="redis",
+            kind="data",
+            workdir=self._workdir,
+            config=self._config,
+            port=self._port,
+            tls=self.tls,
+            password=self._password,
         )
         try:
             self._node.start()

@@ -13,23 +13,31 @@ import redis
 
 from ._node import Node, NodeKind, log_tails
 from ._proxyctl import ProxyProcess
+from ._tls import TLSFiles
 from ._workdir import make_workdir, remove_workdir
 
-__all__ = ["Topology"]
+__all__ = ["LocalTopology"]
 
-TopologyT = TypeVar("TopologyT", bound="Topology")
+TopologyT = TypeVar("TopologyT", bound="LocalTopology")
 
 
-class Topology:
-    """Base class of :class:`SentinelTopology` and :class:`ClusterTopology`.
+class LocalTopology:
+    """Base class of :class:`SentinelTopology` and :class:`ClusterTopology`: Redis processes started
+    on this machine. (:data:`hasession.Topology` is something else: where a store's Redis is.)
 
     .. versionadded:: 0.1
     """
 
     _prefix = "topology"
 
-    def __init__(self, *, proxied: bool = False, tmpdir: str | Path | None = None) -> None:
+    def __init__(
+        self, *, proxied: bool = False, tmpdir: str | Path | None = None, tls: TLSFiles | None = None
+    ) -> None:
+        if tls is not None and proxied:
+            raise ValueError("a proxied topology cannot serve TLS (the proxy would see only ciphertext)")
         self._proxied = proxied
+        #: The certificates when every node serves TLS, else None.
+        self.tls = tls
         self._tmpdir = tmpdir
         self._workdir: Path | None = None
         self._proxy: ProxyProcess | None = None
@@ -127,7 +135,14 @@ class Topology:
 
     def _add_node(self, name: str, kind: NodeKind, config: Mapping[str, str] | None = None) -> Node:
         proxy_port = self._proxy.listen(name) if self._proxy is not None else None
-        node = Node(name=name, kind=kind, workdir=self.workdir / name, config=config, proxy_port=proxy_port)
+        node = Node(
+            name=name,
+            kind=kind,
+            workdir=self.workdir / name,
+            config=config,
+            proxy_port=proxy_port,
+            tls=self.tls,
+        )
         self._all_nodes.append(node)
         return node
 

@@ -37,7 +37,7 @@ from ._cluster import ClusterTopology
 from ._node import log_tails
 from ._sentinel import SentinelTopology
 from ._server import RedisServer
-from ._topology import Topology
+from ._topology import LocalTopology
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -142,12 +142,12 @@ def pytest_runtest_makereport(
     report = yield
     if isinstance(report, pytest.TestReport) and report.failed:
         for name, value in getattr(item, "funcargs", {}).items():
-            if isinstance(value, (RedisServer, Topology)):
+            if isinstance(value, (RedisServer, LocalTopology)):
                 report.sections.append((f"hasession logs: {name}", _logs_of(value)))
     return report
 
 
-def _logs_of(value: RedisServer | Topology) -> str:
+def _logs_of(value: RedisServer | LocalTopology) -> str:
     try:
         return log_tails([value.node]) if isinstance(value, RedisServer) else value.log_tails()
     except RuntimeError:  # never started
