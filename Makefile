@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit bench system-deps clean
+.PHONY: demo test lint typecheck unit bench system-deps clean chaos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,17 @@ unit: $(STAMP)
 bench: $(STAMP) system-deps
 	$(BIN)/python -m pip install -q -e '.[all,bench]' -r bench/requirements-peers.txt
 	$(BIN)/python -m bench.peers $(BENCH_ARGS)
+
+# A long randomized fault campaign (see docs/testing.md); the report goes to $(CHAOS_REPORT).
+CHAOS_SECONDS    ?= 600
+CHAOS_TOPOLOGY   ?= sentinel
+CHAOS_DURABILITY ?= replicated
+CHAOS_SEED       ?= $(shell date +%s)
+CHAOS_REPORT     ?= chaos-report.txt
+
+chaos: $(STAMP) system-deps
+	$(BIN)/hasession chaos --topology $(CHAOS_TOPOLOGY) --durability $(CHAOS_DURABILITY) \
+		--seconds $(CHAOS_SECONDS) --seed $(CHAOS_SEED) --report $(CHAOS_REPORT)
 
 demo: $(STAMP) system-deps
 	$(BIN)/hasession demo

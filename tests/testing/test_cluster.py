@@ -9,10 +9,10 @@ import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.crc import key_slot
-from redis.exceptions import AskError, MovedError
+from redis.exceptions import AskError, ClusterDownError, MovedError
 from redis.retry import Retry
 
-from hasession.testing import ClusterTopology
+from hasession.testing import ClusterTopology, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -118,3 +118,31 @@ def test_a_cluster_client_rejects_a_dead_primary_until_failover(fresh_redis_clus
         redis.Redis(port=old.port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)).ping()
     cluster.wait_for_new_master(old)
     cluster.restart(old)
+
+
+def test_a_partitioned_primary_goes_clusterdown_and_its_replica_takes_over(tmp_path: object) -> None:
+    with ClusterTopology(proxied=True, tmpdir=str(tmp_path)) as cluster:
+        client = cluster.client(decode_responses=True)
+        client.set("probe", "before")
+        victim = cluster.current_master("probe")
+        assert all(entry.address[1] in {n.port for n in cluster.nodes} for entry in cluster._view(victim))
+        cluster.partition(victim)
+        isolated = cluster.client_for(victim, decode_responses=True)
+        isolated.connection_pool.connection_kwargs["port"] = victim.direct_port  # a client on its side
+        wait_until(
+            lambda: isolated.cluster("INFO")["cluster_state"] == "fail",
+            timeout=30,
+            message="the isolated primary to stop serving",
+        )
+        with pytest.raises(ClusterDownError):  # the server answered -CLUSTERDOWN
+            isolated.get("probe")
+        new = cluster.wait_for_new_master(victim)
+        assert new is not victim
+        cluster.heal()
+        cluster.wait_until_healthy()
+        assert victim.role == "slave"
+        client.close()
+        client = cluster.client(decode_responses=True)
+        assert client.get("probe") == "before"
+        client.close()
+        isolated.close()

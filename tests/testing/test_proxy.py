@@ -78,3 +78,39 @@ def test_a_listener_without_a_live_target_closes_connections(tmp_path: Path) -> 
             assert sock.recv(100) == b""
     finally:
         proxy.stop()
+
+
+def test_delay_slows_every_chunk_until_cleared(proxied_server: tuple[ProxyProcess, int]) -> None:
+    proxy, port = proxied_server
+    through = client(port)
+    assert through.ping()
+    proxy.delay("redis", 2.0)  # far above the client's 0.3 s timeout, so no timing is asserted
+    with pytest.raises(redis.TimeoutError):
+        through.ping()
+    proxy.delay("redis", 0)
+    fresh = client(port)
+    assert fresh.set("k", "v" * 200_000)
+    assert fresh.get("k") == b"v" * 200_000
+
+
+def test_isolate_cuts_only_connections_from_one_source_address(
+    proxied_server: tuple[ProxyProcess, int],
+) -> None:
+    proxy, port = proxied_server
+    local = client(port)  # from 127.0.0.1
+    with socket.create_connection(
+        ("127.0.0.1", port), timeout=2, source_address=("127.0.0.2", 0)
+    ) as isolated:
+        isolated.sendall(b"PING\r\n")
+        assert isolated.recv(100) == b"+PONG\r\n"
+        proxy.isolate("redis", "127.0.0.2")
+        isolated.sendall(b"PING\r\n")
+        isolated.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            isolated.recv(100)
+        assert local.ping()  # other sources still pass
+        proxy.heal("redis")
+        assert isolated.recv(100) == b""  # the stalled connection was closed
+    with socket.create_connection(("127.0.0.1", port), timeout=2, source_address=("127.0.0.2", 0)) as again:
+        again.sendall(b"PING\r\n")
+        assert again.recv(100) == b"+PONG\r\n"

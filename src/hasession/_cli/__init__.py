@@ -18,7 +18,7 @@ from ._common import CLI_EXTRA, CommandError
 __all__ = ["COMMANDS", "main", "parser"]
 
 #: Every subcommand, in the order ``--help`` lists them.
-COMMANDS = ["demo", "drill", "switchover", "check", "sessions", "stats"]
+COMMANDS = ["demo", "drill", "switchover", "check", "sessions", "stats", "chaos"]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,7 +28,8 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="hasession",
         description="Redis sessions that survive failovers: try a failover locally (demo), rehearse one "
-        "on your deployment (drill), or move a master without losing a write (switchover).",
+        "on your deployment (drill), move a master without losing a write (switchover), or run a randomized "
+        "fault campaign on a local topology (chaos).",
     )
     top.add_argument("--version", action="version", version=f"hasession {__version__}")
     sub = top.add_subparsers(required=True, metavar="command", title="commands")

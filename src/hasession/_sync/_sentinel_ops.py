@@ -36,7 +36,9 @@ class SentinelOps:
         _router: Router
         _guard: Any  # the lock shared with the watcher threads
         _news: Signal
+        _watching: bool
 
+        def _start_watchers(self) -> None: ...
         def _send(self, address: Address, batch: Batch) -> list[Reply]: ...
         def _discover(self, plan: Discover[object]) -> None: ...
         def _drop(self, addresses: tuple[Address, ...]) -> None: ...
@@ -50,7 +52,10 @@ class SentinelOps:
         """
         if not isinstance(self._router, SentinelRouter):
             raise ConfigurationError("switchover() needs a Sentinel topology")
-        old, deadline = self._master(), time.monotonic() + timeout
+        if not self._watching:  # replicated durability needs their read lease to name the master
+            self._start_watchers()
+        deadline = time.monotonic() + timeout
+        old = self._master(deadline)
         offset, replicas = master_offset(self._ask(old, "ROLE"))
         self._ask(old, "CLIENT", "PAUSE", pause_ms, "WRITE")
         paused = time.monotonic()
@@ -96,17 +101,20 @@ class SentinelOps:
         (reply,) = self._send(address, Batch((Call(args),), route="", write=False, node=address))
         return reply
 
-    def _master(self) -> Address:
-        """The current master, discovering it when needed."""
+    def _master(self, deadline: float) -> Address:
+        """The current master, discovering it when needed (until ``deadline``)."""
         while True:
+            now = time.monotonic()
             with self._guard:
-                plan = self._router.plan(Batch((), route=""), time.monotonic())
+                plan = self._router.plan(Batch((), route=""), now)
             if isinstance(plan, Send):
                 return plan.address
+            if now > deadline:
+                raise StoreUnavailable("switchover: no master to switch from", retry_after=1)
             if isinstance(plan, Discover):
                 self._discover(plan)
             else:
-                self._news.wait(plan.seconds)
+                self._news.wait(min(plan.seconds, deadline - now))
 
     def _on_topology(self, event: Event) -> None:
         """Apply what we learned about the master and wake every held operation."""

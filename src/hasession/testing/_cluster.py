@@ -83,6 +83,10 @@ class ClusterTopology(LocalTopology):
     :param node_timeout_ms: ``cluster-node-timeout``: how long a primary may be silent before it is failed
         over.
     :param redis_config: redis.conf directives for every node.
+    :param proxied: put a fault-injecting TCP proxy in front of every node's client port and bus port, which
+        :meth:`partition` needs (Redis >= 7.0). Nodes then announce their proxies' addresses, and each node
+        opens its own connections from a loopback address of its own (``bind-source-addr``), so that a
+        partition cuts its traffic both ways.
     :param tmpdir: where to create the topology's temporary folder.
     :param tls: serve TLS with these certificates (see :class:`TLSFiles`), the cluster bus included;
         ``url`` becomes ``rediss+cluster://`` and trusts the test CA.
@@ -99,10 +103,11 @@ class ClusterTopology(LocalTopology):
         replicas_per_primary: int = 1,
         node_timeout_ms: int = 1000,
         redis_config: Mapping[str, str] | None = None,
+        proxied: bool = False,
         tmpdir: str | Path | None = None,
         tls: TLSFiles | None = None,
     ) -> None:
-        super().__init__(tmpdir=tmpdir, tls=tls)
+        super().__init__(proxied=proxied, tmpdir=tmpdir, tls=tls)
         if primaries < 1 or replicas_per_primary < 0:
             raise ValueError("a cluster needs primaries >= 1 and replicas_per_primary >= 0")
         self._primaries = primaries
@@ -120,6 +125,9 @@ class ClusterTopology(LocalTopology):
         self._ids: dict[str, Node] = {}
         self._known_slots: dict[str, tuple[tuple[int, int], ...]] = {}
         self._migrations: dict[int, tuple[Node, Node]] = {}
+        self._bus_ports: dict[str, int] = {}
+        self._sources: dict[str, str] = {}
+        self._cut: list[Node] = []
 
     # -- addresses and clients ----------------------------------------------------------------------------
 
@@ -270,6 +278,29 @@ class ClusterTopology(LocalTopology):
             details=self.log_tails,
         )
 
+    def partition(self, node: Node) -> Node:
+        """Cut ``node`` off every other node and every client, both ways (needs ``proxied=True``): its proxies
+        forward no byte, and the other nodes' proxies forward nothing that ``node`` sends. A primary cut off
+        the majority stops serving (``CLUSTERDOWN``) after ``node_timeout_ms`` and its replica takes over."""
+        proxy = self._proxy_process
+        for name in (node.name, f"{node.name}-bus"):
+            proxy.cut(name)
+        source = self._sources[node.name]
+        for other in self.nodes:
+            if other is not node:
+                for name in (other.name, f"{other.name}-bus"):
+                    proxy.isolate(name, source)
+        self._cut.append(node)
+        return node
+
+    def heal(self) -> None:
+        """End every partition: the connections that crossed it are closed, new ones are forwarded again."""
+        if self._cut:
+            for node in self.nodes:
+                for name in (node.name, f"{node.name}-bus"):
+                    self._proxy_process.heal(name)
+        self._cut.clear()
+
     def flushall(self) -> None:
         """Delete every key on every primary."""
         for node in self.primaries():
@@ -280,6 +311,8 @@ class ClusterTopology(LocalTopology):
     def _build(self) -> None:
         total = self._primaries * (1 + self._replicas_per_primary)
         self.nodes = [self._add_node(f"node-{i}", "data", self._config) for i in range(total)]
+        if self._proxy is not None:
+            self._announce_proxies()
         for node in self.nodes:
             self._start_node(node)
         self._ids = {str(command(node.admin, "CLUSTER", "MYID")): node for node in self.nodes}
@@ -291,7 +324,8 @@ class ClusterTopology(LocalTopology):
             self._known_slots[self.node_id(node)] = ((first, last),)
         for i, node in enumerate(self.nodes):
             for peer in self.nodes[i + 1 :]:
-                command(node.admin, "CLUSTER", "MEET", peer.host, peer.port)
+                bus = [self._bus_ports[peer.name]] if peer.name in self._bus_ports else []
+                command(node.admin, "CLUSTER", "MEET", peer.host, peer.port, *bus)
         wait_until(
             self._all_met,
             timeout=_settings.current().startup_timeout,
@@ -310,13 +344,33 @@ class ClusterTopology(LocalTopology):
             error=StartupError,
         )
 
+    def _announce_proxies(self) -> None:
+        if _settings.redis_version() < (7, 0):
+            raise StartupError("a proxied cluster needs Redis >= 7.0 (bind-source-addr)")
+        for index, node in enumerate(self.nodes):
+            bus = self._bus_ports[node.name] = self._proxy_process.listen(f"{node.name}-bus")
+            source = self._sources[node.name] = f"127.0.0.{index + 2}"
+            node.config.update(
+                {
+                    "cluster-announce-ip": node.host,
+                    "cluster-announce-port": str(node.port),
+                    "cluster-announce-bus-port": str(bus),
+                    "bind-source-addr": source,
+                }
+            )
+
+    def _start_node(self, node: Node, *, write_config: bool = True) -> None:
+        super()._start_node(node, write_config=write_config)
+        if node.name in self._bus_ports:
+            self._proxy_process.target(f"{node.name}-bus", node.direct_port + 10000)
+
     # -- conditions ---------------------------------------------------------------------------------------
 
     def _view(self, node: Node) -> list[ClusterEntry]:
         return parse_cluster_nodes(str(command(node.admin, "CLUSTER", "NODES")))
 
     def _reachable(self) -> Iterator[Node]:
-        return (node for node in self.nodes if node.running and not node.paused)
+        return (node for node in self.nodes if node.running and not node.paused and node not in self._cut)
 
     def _all_met(self) -> bool:
         return all(

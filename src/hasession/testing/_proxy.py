@@ -10,6 +10,9 @@ Control protocol: one command per line on stdin, one reply line on stdout (``ok 
     target NAME PORT     -> ok         forward NAME's connections to 127.0.0.1:PORT
     cut NAME             -> ok         stop forwarding, in both directions, on every connection of NAME
     heal NAME            -> ok         close every connection of NAME, then forward new ones again
+    delay NAME MS        -> ok         hold every chunk of NAME's traffic MS milliseconds (0: no delay)
+    isolate NAME IP      -> ok         cut NAME's connections from source address IP, existing and new (heal
+                                       NAME closes them and forwards new ones again)
 
 While a listener is cut it still accepts connections but forwards no byte, so peers see read timeouts rather
 than refused connections, the way a network failure looks. End of stdin stops the proxy.
@@ -31,30 +34,39 @@ class Listener:
     def __init__(self) -> None:
         self.target: int | None = None
         self.cut = False
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.delay = 0.0
+        #: Source addresses whose connections are cut.
+        self.isolated: set[str] = set()
+        #: Each open connection's task, with the connection's source address.
+        self.tasks: dict[asyncio.Task[None], str] = {}
         self.server: asyncio.Server | None = None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self.tasks.add(task)
+        source = str(writer.get_extra_info("peername")[0])
+        self.tasks[task] = source
         try:
-            await self._serve(reader, writer)
+            await self._serve(reader, writer, source)
         except (OSError, asyncio.IncompleteReadError):
             pass
         finally:
-            self.tasks.discard(task)
+            self.tasks.pop(task, None)
             writer.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.cut:
+    def blocked(self, source: str) -> bool:
+        return self.cut or source in self.isolated
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: str) -> None:
+        if self.blocked(source):
             await asyncio.Event().wait()  # accepted, never forwarded; heal() cancels it
         if self.target is None:
             return
         up_reader, up_writer = await asyncio.open_connection(HOST, self.target)
         try:
             pumps = [
-                asyncio.ensure_future(self._pump(a, b)) for a, b in ((reader, up_writer), (up_reader, writer))
+                asyncio.ensure_future(self._pump(a, b, source))
+                for a, b in ((reader, up_writer), (up_reader, writer))
             ]
             try:
                 await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
@@ -64,18 +76,23 @@ class Listener:
         finally:
             up_writer.close()
 
-    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pump(self, stream: asyncio.StreamReader, sink: asyncio.StreamWriter, source: str) -> None:
         with contextlib.suppress(OSError):
-            while data := await source.read(CHUNK):
-                if self.cut:
+            while data := await stream.read(CHUNK):
+                if self.delay:
+                    await asyncio.sleep(self.delay)  # a slow link: each chunk arrives late, in order
+                if self.blocked(source):
                     await asyncio.Event().wait()  # the bytes in hand are never delivered
                 sink.write(data)
                 await sink.drain()
 
     def heal(self) -> None:
-        for task in list(self.tasks):
-            task.cancel()
+        """Close the connections that were cut, then forward new ones again."""
+        for task, source in list(self.tasks.items()):
+            if self.blocked(source):
+                task.cancel()
         self.cut = False
+        self.isolated.clear()
 
 
 class Proxy:
@@ -108,6 +125,10 @@ class Proxy:
                 self.listeners[name].cut = True
             case ["heal", name]:
                 self.listeners[name].heal()
+            case ["isolate", name, source]:
+                self.listeners[name].isolated.add(source)
+            case ["delay", name, milliseconds]:
+                self.listeners[name].delay = int(milliseconds) / 1000
             case _:
                 return f"error unknown command {words!r}"
         return "ok"

@@ -45,6 +45,14 @@ class ProxyProcess:
         """Close ``name``'s connections and forward new ones again."""
         self._request(f"heal {name}")
 
+    def isolate(self, name: str, source: str) -> None:
+        """Stop forwarding any byte of ``name``'s connections that come from the address ``source``."""
+        self._request(f"isolate {name} {source}")
+
+    def delay(self, name: str, seconds: float) -> None:
+        """Hold every chunk of ``name``'s traffic, both ways, ``seconds`` before forwarding it (0: none)."""
+        self._request(f"delay {name} {round(seconds * 1000)}")
+
     def stop(self) -> None:
         """Kill the proxy child."""
         _process.terminate(self._proc)

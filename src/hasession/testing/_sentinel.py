@@ -216,6 +216,22 @@ class SentinelTopology(LocalTopology):
         )
         return node
 
+    def wait_until_healthy(self, *, timeout: float = _FAULT_TIMEOUT) -> Node:
+        """Wait until a majority of the Sentinels name a master that answers ``ROLE`` master, and every other
+        data node replicates it with its link up and is listed by the reachable Sentinels as a healthy
+        replica; returns the master. Every data node must be running (restart the killed ones first)."""
+
+        def healthy() -> Node | None:
+            master = self._majority_master()
+            if master is None or master.role != "master":
+                return None
+            others = [node for node in self.nodes if node is not master]
+            return master if all(self._is_settled_replica(node) for node in others) else None
+
+        return wait_until(
+            healthy, timeout=timeout, message="the topology to be healthy", details=self.log_tails
+        )
+
     def wait_for_replicas_synced(self, *, timeout: float = 10.0) -> None:
         """Wait until every reachable replica replicates the current master, with its link up, and has
         processed every write the master had taken when the wait began."""

@@ -114,6 +114,12 @@ class LocalTopology:
         node.resume()
         return node
 
+    def slow_link(self, node: Node, latency: float) -> Node:
+        """Delay every chunk of traffic to and from ``node`` by ``latency`` seconds through its proxy (needs
+        ``proxied=True``); ``slow_link(node, 0)`` restores the normal link. Returns ``node``."""
+        self._proxy_process.delay(node.name, latency)
+        return node
+
     def log_tails(self, nodes: Iterable[Node] | None = None, *, lines: int = 25) -> str:
         """The end of each node's log (all nodes by default), for error messages and failing tests."""
         return log_tails(self._all_nodes if nodes is None else nodes, lines=lines)
