@@ -29,29 +29,39 @@ def test_help_lists_the_commands() -> None:
         assert command in done.stdout
 
 
-def test_switchover_moves_the_master(redis_sentinel: SentinelTopology) -> None:
-    redis_sentinel.wait_for_replicas_synced()
-    old = redis_sentinel.current_master()
-    done = hasession("switchover", redis_sentinel.url)
+def test_switchover_moves_the_master(hasession_redis_sentinel: SentinelTopology) -> None:
+    hasession_redis_sentinel.wait_for_replicas_synced()
+    old = hasession_redis_sentinel.current_master()
+    done = hasession("switchover", hasession_redis_sentinel.url)
     assert done.returncode == 0, done.stderr
     assert "master moved from" in done.stdout
-    assert redis_sentinel.wait_for_new_master(old) != old
+    assert hasession_redis_sentinel.wait_for_new_master(old) != old
 
 
-def test_drill_passes_through_a_switchover(redis_sentinel: SentinelTopology) -> None:
-    redis_sentinel.wait_for_replicas_synced()
+def test_drill_passes_through_a_switchover(hasession_redis_sentinel: SentinelTopology) -> None:
+    hasession_redis_sentinel.wait_for_replicas_synced()
     done = hasession(
-        "drill", redis_sentinel.url, "--users", "5", "--seconds", "2", "--fault", "switchover", "--yes"
+        "drill",
+        hasession_redis_sentinel.url,
+        "--users",
+        "5",
+        "--seconds",
+        "2",
+        "--fault",
+        "switchover",
+        "--yes",
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS: users saw nothing" in done.stdout
     assert "errors seen by users: 0" in done.stdout
 
 
-def test_drill_fails_when_users_see_errors(redis_sentinel: SentinelTopology) -> None:
-    for i in range(len(redis_sentinel.sentinels)):  # nothing to ask: every user fails
-        redis_sentinel.kill_sentinel(i)
-    done = hasession("drill", redis_sentinel.url, "--users", "2", "--seconds", "0.5", "--hold-budget", "0.2")
+def test_drill_fails_when_users_see_errors(hasession_redis_sentinel: SentinelTopology) -> None:
+    for i in range(len(hasession_redis_sentinel.sentinels)):  # nothing to ask: every user fails
+        hasession_redis_sentinel.kill_sentinel(i)
+    done = hasession(
+        "drill", hasession_redis_sentinel.url, "--users", "2", "--seconds", "0.5", "--hold-budget", "0.2"
+    )
     assert done.returncode != 0
 
 

@@ -126,16 +126,16 @@ def keys_with_ttl(topology: SentinelTopology) -> dict[bytes, int]:
 
 @pytest.mark.slow
 def test_a_default_drill_moves_nothing_and_leaves_only_expiring_keys(
-    redis_sentinel: SentinelTopology,
+    hasession_redis_sentinel: SentinelTopology,
 ) -> None:
-    master = redis_sentinel.current_master()
+    master = hasession_redis_sentinel.current_master()
     command = [
         sys.executable,
         "-u",
         "-m",
         "hasession",
         "drill",
-        redis_sentinel.url,
+        hasession_redis_sentinel.url,
         "--users",
         "3",
         "--seconds",
@@ -148,13 +148,13 @@ def test_a_default_drill_moves_nothing_and_leaves_only_expiring_keys(
         during: dict[bytes, int] = {}
         deadline = time.monotonic() + 30
         while len(during) < 4 and time.monotonic() < deadline:  # 3 sessions and the canary
-            during = keys_with_ttl(redis_sentinel)
+            during = keys_with_ttl(hasession_redis_sentinel)
         output += drill.stdout.readlines()
         assert drill.wait(60) == 0, "".join(output)
     assert len(during) >= 4 and all(ttl > 0 for ttl in during.values()), during  # -1: no TTL
     assert any(key.endswith(b":canary") for key in during)
-    left = keys_with_ttl(redis_sentinel)
+    left = keys_with_ttl(hasession_redis_sentinel)
     assert not any(key.endswith(b":canary") for key in left)
     assert all(0 < ttl <= 60_000 for ttl in left.values()), left  # only the tombstones, briefly
-    assert redis_sentinel.current_master() == master
+    assert hasession_redis_sentinel.current_master() == master
     assert "fault phase (trigger your failover now)" in "".join(output)

@@ -87,12 +87,12 @@ def test_demo_json_and_report(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_drill_report(redis_sentinel: SentinelTopology, tmp_path: Path) -> None:
-    redis_sentinel.wait_for_replicas_synced()
+def test_drill_report(hasession_redis_sentinel: SentinelTopology, tmp_path: Path) -> None:
+    hasession_redis_sentinel.wait_for_replicas_synced()
     report = tmp_path / "drill.html"
     done = hasession(
         "drill",
-        redis_sentinel.url,
+        hasession_redis_sentinel.url,
         "--users",
         "3",
         "--seconds",

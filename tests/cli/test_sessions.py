@@ -55,10 +55,10 @@ def make_sessions(url: str, count: int, *, user: str | None = None) -> list[tupl
     return made
 
 
-def test_list_prints_public_ids_and_never_a_cookie(redis_url: str) -> None:
-    made = make_sessions(redis_url, 3) + make_sessions(redis_url, 2, user="alice")
-    listed = as_json("sessions", "list", redis_url)
-    text = hasession("sessions", "list", redis_url)
+def test_list_prints_public_ids_and_never_a_cookie(hasession_redis_url: str) -> None:
+    made = make_sessions(hasession_redis_url, 3) + make_sessions(hasession_redis_url, 2, user="alice")
+    listed = as_json("sessions", "list", hasession_redis_url)
+    text = hasession("sessions", "list", hasession_redis_url)
     assert listed["total"] == 5
     assert {s["public_id"] for s in listed["sessions"]} == {public_id for _, public_id in made}
     assert sorted(str(s["user"]) for s in listed["sessions"]) == ["None"] * 3 + ["alice"] * 2
@@ -69,59 +69,59 @@ def test_list_prints_public_ids_and_never_a_cookie(redis_url: str) -> None:
     assert "5 session(s)" in text.stdout
 
 
-def test_list_uses_scan_and_never_keys(redis_url: str) -> None:
-    make_sessions(redis_url, 3)
-    node = redis.Redis.from_url(redis_url)
+def test_list_uses_scan_and_never_keys(hasession_redis_url: str) -> None:
+    make_sessions(hasession_redis_url, 3)
+    node = redis.Redis.from_url(hasession_redis_url)
     node.config_resetstat()
-    assert hasession("sessions", "list", redis_url).returncode == 0
-    assert hasession("stats", redis_url).returncode == 0
+    assert hasession("sessions", "list", hasession_redis_url).returncode == 0
+    assert hasession("stats", hasession_redis_url).returncode == 0
     commands = node.info("commandstats")
     node.close()
     assert "cmdstat_scan" in commands
     assert "cmdstat_keys" not in commands
 
 
-def test_list_of_one_user_needs_the_secret(redis_url: str) -> None:
-    alice = make_sessions(redis_url, 2, user="alice")
-    make_sessions(redis_url, 1, user="bob")
-    assert hasession("sessions", "list", redis_url, "--user", "alice").returncode != 0
-    listed = as_json("sessions", "list", redis_url, "--user", "alice", secret=True)
+def test_list_of_one_user_needs_the_secret(hasession_redis_url: str) -> None:
+    alice = make_sessions(hasession_redis_url, 2, user="alice")
+    make_sessions(hasession_redis_url, 1, user="bob")
+    assert hasession("sessions", "list", hasession_redis_url, "--user", "alice").returncode != 0
+    listed = as_json("sessions", "list", hasession_redis_url, "--user", "alice", secret=True)
     assert {s["public_id"] for s in listed["sessions"]} == {p for _, p in alice}
 
 
-def test_show_then_revoke_one_session(redis_url: str) -> None:
-    ((cookie, public_id),) = make_sessions(redis_url, 1, user="carol")
-    shown = as_json("sessions", "show", redis_url, public_id, "--values")
+def test_show_then_revoke_one_session(hasession_redis_url: str) -> None:
+    ((cookie, public_id),) = make_sessions(hasession_redis_url, 1, user="carol")
+    shown = as_json("sessions", "show", hasession_redis_url, public_id, "--values")
     assert shown["user"] == "carol"
     assert shown["values"] == {"cart": [0, "book"]}
     assert set(shown["fields"]) == {"cart"}
     assert cookie.rsplit(".", 1)[0] not in json.dumps(shown)
-    done = hasession("sessions", "revoke", redis_url, public_id)
+    done = hasession("sessions", "revoke", hasession_redis_url, public_id)
     assert done.returncode == 0, done.stderr
-    with SessionStore.from_url(redis_url, secret_keys=SECRET) as store:
+    with SessionStore.from_url(hasession_redis_url, secret_keys=SECRET) as store:
         assert store.load(cookie).new  # the cookie no longer logs anyone in
-    assert hasession("sessions", "show", redis_url, public_id).returncode == 1
-    assert hasession("sessions", "revoke", redis_url, public_id).returncode == 1
-    assert hasession("sessions", "show", redis_url, "not-a-public-id").returncode != 0
+    assert hasession("sessions", "show", hasession_redis_url, public_id).returncode == 1
+    assert hasession("sessions", "revoke", hasession_redis_url, public_id).returncode == 1
+    assert hasession("sessions", "show", hasession_redis_url, "not-a-public-id").returncode != 0
 
 
-def test_revoke_every_session_of_a_user(redis_url: str) -> None:
-    dave = make_sessions(redis_url, 3, user="dave")
-    (other,) = make_sessions(redis_url, 1, user="erin")
-    done = hasession("sessions", "revoke", redis_url, "--user", "dave", secret=True)
+def test_revoke_every_session_of_a_user(hasession_redis_url: str) -> None:
+    dave = make_sessions(hasession_redis_url, 3, user="dave")
+    (other,) = make_sessions(hasession_redis_url, 1, user="erin")
+    done = hasession("sessions", "revoke", hasession_redis_url, "--user", "dave", secret=True)
     assert done.returncode == 0, done.stderr
     assert "revoked 3" in done.stdout
-    with SessionStore.from_url(redis_url, secret_keys=SECRET) as store:
+    with SessionStore.from_url(hasession_redis_url, secret_keys=SECRET) as store:
         assert all(store.load(cookie).new for cookie, _ in dave)
         assert not store.load(other[0]).new
 
 
-def test_stats_count_memory_and_ttl(redis_url: str) -> None:
-    make_sessions(redis_url, 4, user="frank")
-    make_sessions(redis_url, 2)
-    ((_, revoked),) = make_sessions(redis_url, 1)
-    assert hasession("sessions", "revoke", redis_url, revoked).returncode == 0
-    summary = as_json("stats", redis_url)
+def test_stats_count_memory_and_ttl(hasession_redis_url: str) -> None:
+    make_sessions(hasession_redis_url, 4, user="frank")
+    make_sessions(hasession_redis_url, 2)
+    ((_, revoked),) = make_sessions(hasession_redis_url, 1)
+    assert hasession("sessions", "revoke", hasession_redis_url, revoked).returncode == 0
+    summary = as_json("stats", hasession_redis_url)
     assert summary["sessions"] == 6
     assert summary["with_user"] == 4
     assert summary["tombstones"] == 1
@@ -133,32 +133,32 @@ def test_stats_count_memory_and_ttl(redis_url: str) -> None:
 
 
 @pytest.mark.slow
-def test_list_and_stats_scan_every_cluster_primary(redis_cluster: ClusterTopology) -> None:
-    made = make_sessions(redis_cluster.url, 40)
-    seed = f"redis+cluster://{redis_cluster.nodes[0].host}:{redis_cluster.nodes[0].port}"
+def test_list_and_stats_scan_every_cluster_primary(hasession_redis_cluster: ClusterTopology) -> None:
+    made = make_sessions(hasession_redis_cluster.url, 40)
+    seed = f"redis+cluster://{hasession_redis_cluster.nodes[0].host}:{hasession_redis_cluster.nodes[0].port}"
     listed = as_json("sessions", "list", seed, "--limit", "0")
     assert {s["public_id"] for s in listed["sessions"]} == {p for _, p in made}
     summary = as_json("stats", seed)
     assert summary["sessions"] == 40
-    assert len(summary["per_primary"]) == len(redis_cluster.primaries())
+    assert len(summary["per_primary"]) == len(hasession_redis_cluster.primaries())
     assert sum(n > 0 for n in summary["per_primary"].values()) > 1  # spread over the slots
     by_owner = {}  # one session per primary: `show` must follow MOVED to each
     for _, public_id in made:
         tag, _, hashed = public_id.partition(".")
-        owner = redis_cluster.slot_owner(key_slot(f"hs:{{{tag}}}:{hashed}".encode()))
+        owner = hasession_redis_cluster.slot_owner(key_slot(f"hs:{{{tag}}}:{hashed}".encode()))
         by_owner.setdefault(owner.port, public_id)
-    assert len(by_owner) == len(redis_cluster.primaries())
+    assert len(by_owner) == len(hasession_redis_cluster.primaries())
     for public_id in by_owner.values():
         assert as_json("sessions", "show", seed, public_id)["public_id"] == public_id
 
 
 @pytest.mark.slow
-def test_sessions_through_sentinel_after_a_failover(redis_sentinel: Any) -> None:
-    made = make_sessions(redis_sentinel.url, 3, user="gina")
-    redis_sentinel.wait_for_replicas_synced()
-    old = redis_sentinel.current_master()
-    redis_sentinel.failover()
-    redis_sentinel.wait_for_new_master(old)
-    listed = as_json("sessions", "list", redis_sentinel.url)  # asks Sentinel for the current master
+def test_sessions_through_sentinel_after_a_failover(hasession_redis_sentinel: Any) -> None:
+    made = make_sessions(hasession_redis_sentinel.url, 3, user="gina")
+    hasession_redis_sentinel.wait_for_replicas_synced()
+    old = hasession_redis_sentinel.current_master()
+    hasession_redis_sentinel.failover()
+    hasession_redis_sentinel.wait_for_new_master(old)
+    listed = as_json("sessions", "list", hasession_redis_sentinel.url)  # asks Sentinel for the current master
     assert {s["public_id"] for s in listed["sessions"]} == {p for _, p in made}
-    assert as_json("stats", redis_sentinel.url)["sessions"] == 3
+    assert as_json("stats", hasession_redis_sentinel.url)["sessions"] == 3

@@ -352,8 +352,8 @@ def other_primary(cluster: ClusterTopology, slot: int) -> Node:
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
-def test_primary_killed_under_load(fresh_redis_cluster: ClusterTopology, kind: Kind) -> None:
-    cluster = fresh_redis_cluster
+def test_primary_killed_under_load(hasession_fresh_redis_cluster: ClusterTopology, kind: Kind) -> None:
+    cluster = hasession_fresh_redis_cluster
     victim = cluster.primaries()[0]
     with Crowd(cluster.url, kind) as crowd:
         crowd.enroll(cluster, victim=victim)
@@ -379,8 +379,8 @@ def test_primary_killed_under_load(fresh_redis_cluster: ClusterTopology, kind: K
         assert crowd.store.stats.failovers >= 1
 
 
-def test_cluster_failover_loses_nothing(fresh_redis_cluster: ClusterTopology) -> None:
-    cluster = fresh_redis_cluster
+def test_cluster_failover_loses_nothing(hasession_fresh_redis_cluster: ClusterTopology) -> None:
+    cluster = hasession_fresh_redis_cluster
     victim = cluster.primaries()[0]
     with Crowd(cluster.url, "sync") as crowd:
         crowd.enroll(cluster, victim=victim)
@@ -400,8 +400,8 @@ def test_cluster_failover_loses_nothing(fresh_redis_cluster: ClusterTopology) ->
         assert redirect_counts(cluster, [victim])["MOVED"] > before["MOVED"]
 
 
-def test_the_store_learns_the_new_owner_from_moved(fresh_redis_cluster: ClusterTopology) -> None:
-    cluster = fresh_redis_cluster
+def test_the_store_learns_the_new_owner_from_moved(hasession_fresh_redis_cluster: ClusterTopology) -> None:
+    cluster = hasession_fresh_redis_cluster
     victim = cluster.primaries()[0]
     with Crowd(cluster.url, "sync") as crowd:
         crowd.enroll(cluster, victim=victim)
@@ -418,8 +418,8 @@ def test_the_store_learns_the_new_owner_from_moved(fresh_redis_cluster: ClusterT
         assert crowd.store.stats.failovers >= 1
 
 
-def test_resharding_under_load_follows_ask_then_moved(fresh_redis_cluster: ClusterTopology) -> None:
-    cluster = fresh_redis_cluster
+def test_resharding_under_load_follows_ask_then_moved(hasession_fresh_redis_cluster: ClusterTopology) -> None:
+    cluster = hasession_fresh_redis_cluster
     victim = cluster.primaries()[0]
     with Crowd(cluster.url, "sync") as crowd, Crowd(cluster.url, "sync") as reader:
         users = crowd.enroll(cluster, victim=victim)
@@ -463,8 +463,8 @@ def test_resharding_under_load_follows_ask_then_moved(fresh_redis_cluster: Clust
         assert crowd.final_mismatches() == []
 
 
-def test_sessions_of_a_migrating_slot_stay_writable(fresh_redis_cluster: ClusterTopology) -> None:
-    cluster = fresh_redis_cluster
+def test_sessions_of_a_migrating_slot_stay_writable(hasession_fresh_redis_cluster: ClusterTopology) -> None:
+    cluster = hasession_fresh_redis_cluster
     # The default 10 s budget fails the same way, only later.
     with Crowd(cluster.url, "sync", retry=RetryPolicy(hold_budget=2.0)) as client:
         migrated, pending = client.create(count=0), client.create(count=0)
@@ -482,8 +482,10 @@ def test_sessions_of_a_migrating_slot_stay_writable(fresh_redis_cluster: Cluster
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
-def test_login_and_logout_during_primary_failover(fresh_redis_cluster: ClusterTopology, kind: Kind) -> None:
-    cluster = fresh_redis_cluster
+def test_login_and_logout_during_primary_failover(
+    hasession_fresh_redis_cluster: ClusterTopology, kind: Kind
+) -> None:
+    cluster = hasession_fresh_redis_cluster
     victim = cluster.primaries()[0]
     with Crowd(cluster.url, kind) as crowd, Crowd(cluster.url, kind) as auth:
         crowd.enroll(cluster, victim=victim)

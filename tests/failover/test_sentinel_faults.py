@@ -33,12 +33,12 @@ def assert_unharmed(users: Any, *, lost_writes_allowed: int = 0) -> None:
     assert users.lost_writes + users.final_lost_writes() <= lost_writes_allowed
 
 
-def test_kill_master(redis_sentinel: SentinelTopology, make_store: Any, crowd: Any) -> None:
-    store = make_store(redis_sentinel.url)
+def test_kill_master(hasession_redis_sentinel: SentinelTopology, make_store: Any, crowd: Any) -> None:
+    store = make_store(hasession_redis_sentinel.url)
     with crowd(store) as users:
-        redis_sentinel.wait_for_replicas_synced()
-        old = redis_sentinel.kill_master()
-        redis_sentinel.wait_for_new_master(old)
+        hasession_redis_sentinel.wait_for_replicas_synced()
+        old = hasession_redis_sentinel.kill_master()
+        hasession_redis_sentinel.wait_for_new_master(old)
         users.progress(5)
     print(users.report("kill -9"))
     # Replication is asynchronous: a write the old master acknowledged in its last moment may
@@ -60,9 +60,9 @@ def test_kill_master_loses_no_acknowledged_write_when_replicated(
     assert_unharmed(users)
 
 
-def test_async_store_through_kill_master(redis_sentinel: SentinelTopology) -> None:
+def test_async_store_through_kill_master(hasession_redis_sentinel: SentinelTopology) -> None:
     async def main() -> tuple[list[BaseException], int]:
-        store = hasession.AsyncSessionStore.from_url(redis_sentinel.url, secret_keys="a" * 32)
+        store = hasession.AsyncSessionStore.from_url(hasession_redis_sentinel.url, secret_keys="a" * 32)
         errors: list[BaseException] = []
         regressions = 0
         stop = asyncio.Event()
@@ -84,8 +84,8 @@ def test_async_store_through_kill_master(redis_sentinel: SentinelTopology) -> No
 
         tasks = [asyncio.create_task(user()) for _ in range(10)]
         try:
-            old = await asyncio.to_thread(redis_sentinel.kill_master)
-            await asyncio.to_thread(redis_sentinel.wait_for_new_master, old)
+            old = await asyncio.to_thread(hasession_redis_sentinel.kill_master)
+            await asyncio.to_thread(hasession_redis_sentinel.wait_for_new_master, old)
             before = store.stats.operations
             await asyncio.to_thread(
                 wait_until, lambda: store.stats.operations > before + 100, timeout=20, message="progress"
@@ -96,24 +96,24 @@ def test_async_store_through_kill_master(redis_sentinel: SentinelTopology) -> No
             await store.close()
         return errors, regressions
 
-    redis_sentinel.wait_for_replicas_synced()
+    hasession_redis_sentinel.wait_for_replicas_synced()
     errors, regressions = asyncio.run(main())
     assert errors == []
     assert regressions <= 10
 
 
 def test_sigstop_longer_than_down_after(
-    redis_sentinel: SentinelTopology, make_store: Any, crowd: Any
+    hasession_redis_sentinel: SentinelTopology, make_store: Any, crowd: Any
 ) -> None:
-    store = make_store(redis_sentinel.url)
+    store = make_store(hasession_redis_sentinel.url)
     with crowd(store) as users:
-        redis_sentinel.wait_for_replicas_synced()
-        old = redis_sentinel.pause_master()
-        redis_sentinel.wait_for_new_master(old)
+        hasession_redis_sentinel.wait_for_replicas_synced()
+        old = hasession_redis_sentinel.pause_master()
+        hasession_redis_sentinel.wait_for_new_master(old)
         users.progress(5)
-        redis_sentinel.resume_master()  # both answer ROLE=master until Sentinel demotes the old one
+        hasession_redis_sentinel.resume_master()  # both answer ROLE=master until Sentinel demotes the old one
         users.progress(5)
-        redis_sentinel.wait_for_replica(old)
+        hasession_redis_sentinel.wait_for_replica(old)
         users.progress(5)
     print(users.report("SIGSTOP > down-after"))
     assert_unharmed(users, lost_writes_allowed=len(users.users))
@@ -135,11 +135,11 @@ def test_sigstop_shorter_than_down_after(
     assert patient_sentinel.current_master() == master  # no failover: the freeze was only latency
 
 
-def test_sentinel_failover(redis_sentinel: SentinelTopology, make_store: Any, crowd: Any) -> None:
-    store = make_store(redis_sentinel.url)
+def test_sentinel_failover(hasession_redis_sentinel: SentinelTopology, make_store: Any, crowd: Any) -> None:
+    store = make_store(hasession_redis_sentinel.url)
     with crowd(store) as users:
-        redis_sentinel.wait_for_replicas_synced()
-        redis_sentinel.failover()
+        hasession_redis_sentinel.wait_for_replicas_synced()
+        hasession_redis_sentinel.failover()
         users.progress(5)
     print(users.report("SENTINEL FAILOVER"))
     # hasession stops writing to the old master when Sentinel announces the switch, but writes it
@@ -154,23 +154,27 @@ def _watching(topology: SentinelTopology) -> bool:
     )
 
 
-def test_the_failover_fence_does_not_wait_for_a_busy_event_loop(redis_sentinel: SentinelTopology) -> None:
+def test_the_failover_fence_does_not_wait_for_a_busy_event_loop(
+    hasession_redis_sentinel: SentinelTopology,
+) -> None:
     """Writes must stop going to the old master on the failover's first events, even while the
     app's event loop is too busy to run anything: the watchers are threads."""
     from hasession._sentinel import State
 
     async def main() -> tuple[object, object]:
-        store = hasession.AsyncSessionStore.from_url(redis_sentinel.url, secret_keys="f" * 32)
+        store = hasession.AsyncSessionStore.from_url(hasession_redis_sentinel.url, secret_keys="f" * 32)
         try:
             first = store.open(None)
             first["a"] = 1
             await store.save(first)  # the master is known and the watchers started
             old = store._router.view.address  # type: ignore[attr-defined]
-            wait_until(lambda: _watching(redis_sentinel), timeout=10, message="the watchers to subscribe")
+            wait_until(
+                lambda: _watching(hasession_redis_sentinel), timeout=10, message="the watchers to subscribe"
+            )
             fenced: list[object] = []
 
             def fail_over() -> None:
-                redis_sentinel.failover()
+                hasession_redis_sentinel.failover()
                 view = lambda: store._router.view  # type: ignore[attr-defined]  # noqa: E731
                 wait_until(
                     lambda: view().state is not State.KNOWN or view().address != old,
@@ -197,42 +201,44 @@ def test_switchover_loses_nothing(
 ) -> None:
     """A fresh operator store switches over at once, in either durability (in replicated
     durability it first needs the Sentinels' read lease: chaos finding 6 hung there forever)."""
-    redis_sentinel = replicated_sentinel
+    hasession_redis_sentinel = replicated_sentinel
     durability = DurabilityPolicy(mode=mode, replicas=1)  # type: ignore[arg-type]
-    store = make_store(redis_sentinel.url, durability=durability)
-    operator = make_store(redis_sentinel.url, durability=durability)
+    store = make_store(hasession_redis_sentinel.url, durability=durability)
+    operator = make_store(hasession_redis_sentinel.url, durability=durability)
     with crowd(store) as users:
-        redis_sentinel.wait_for_replicas_synced()
-        old = redis_sentinel.current_master()
+        hasession_redis_sentinel.wait_for_replicas_synced()
+        old = hasession_redis_sentinel.current_master()
         result = operator.switchover()
         users.progress(5)
     print(users.report(f"switchover (writes paused {result.paused_seconds * 1000:.0f} ms)"))
     assert_unharmed(users)
-    new = redis_sentinel.wait_for_new_master(old)  # the Sentinels agree a moment later
+    new = hasession_redis_sentinel.wait_for_new_master(old)  # the Sentinels agree a moment later
     assert (result.new.host, result.new.port) == new.address
 
 
-def test_minority_of_sentinels_down(redis_sentinel: SentinelTopology, make_store: Any, crowd: Any) -> None:
-    store = make_store(redis_sentinel.url)
+def test_minority_of_sentinels_down(
+    hasession_redis_sentinel: SentinelTopology, make_store: Any, crowd: Any
+) -> None:
+    store = make_store(hasession_redis_sentinel.url)
     with crowd(store) as users:
-        redis_sentinel.kill_sentinel(0)  # the first one the store asks
+        hasession_redis_sentinel.kill_sentinel(0)  # the first one the store asks
         users.progress(5)
-        redis_sentinel.wait_for_replicas_synced()
-        old = redis_sentinel.kill_master()
-        redis_sentinel.wait_for_new_master(old)
+        hasession_redis_sentinel.wait_for_replicas_synced()
+        old = hasession_redis_sentinel.kill_master()
+        hasession_redis_sentinel.wait_for_new_master(old)
         users.progress(5)
     print(users.report("minority of Sentinels down, then kill -9"))
     assert_unharmed(users, lost_writes_allowed=len(users.users))
 
 
 def test_all_sentinels_down_keeps_serving(
-    redis_sentinel: SentinelTopology, make_store: Any, crowd: Any
+    hasession_redis_sentinel: SentinelTopology, make_store: Any, crowd: Any
 ) -> None:
-    store = make_store(redis_sentinel.url)
-    stranger = make_store(redis_sentinel.url, retry=RetryPolicy(hold_budget=0.5))
+    store = make_store(hasession_redis_sentinel.url)
+    stranger = make_store(hasession_redis_sentinel.url, retry=RetryPolicy(hold_budget=0.5))
     with crowd(store) as users:
-        for i in range(len(redis_sentinel.sentinels)):
-            redis_sentinel.kill_sentinel(i)
+        for i in range(len(hasession_redis_sentinel.sentinels)):
+            hasession_redis_sentinel.kill_sentinel(i)
         users.progress(5)
         store._router.apply(hasession._sentinel.Lost(store._router.view.address), 0.0)  # force a lookup
         users.progress(5)  # found again through the last known master, after ROLE
@@ -343,10 +349,10 @@ def test_slow_responses_are_retried_without_duplicates(
 
 
 def test_noscript_after_script_cache_loss(
-    redis_sentinel: SentinelTopology, make_store: Any, crowd: Any
+    hasession_redis_sentinel: SentinelTopology, make_store: Any, crowd: Any
 ) -> None:
-    store = make_store(redis_sentinel.url)
-    master = redis_sentinel.current_master().client()
+    store = make_store(hasession_redis_sentinel.url)
+    master = hasession_redis_sentinel.current_master().client()
     with crowd(store) as users:
         for _ in range(3):
             master.script_flush()
@@ -356,16 +362,16 @@ def test_noscript_after_script_cache_loss(
 
 
 def test_degraded_reads_answer_from_a_replica_while_no_master_is_known(
-    redis_sentinel: SentinelTopology, make_store: Any
+    hasession_redis_sentinel: SentinelTopology, make_store: Any
 ) -> None:
-    store = make_store(redis_sentinel.url, degraded_reads=5.0)
-    writer = make_store(redis_sentinel.url)
+    store = make_store(hasession_redis_sentinel.url, degraded_reads=5.0)
+    writer = make_store(hasession_redis_sentinel.url)
     cookies = []
     for i in range(5):
         session = writer.open(None)
         session["n"] = i
         cookies.append(writer.save(session).value)
-    redis_sentinel.wait_for_replicas_synced()
+    hasession_redis_sentinel.wait_for_replicas_synced()
     seen: list[tuple[int, int, bool]] = []
     errors: list[BaseException] = []
     stop = threading.Event()
@@ -382,9 +388,9 @@ def test_degraded_reads_answer_from_a_replica_while_no_master_is_known(
     for thread in threads:
         thread.start()
     try:
-        old = redis_sentinel.kill_master()
+        old = hasession_redis_sentinel.kill_master()
         wait_until(lambda: store.stats.replica_loads > 0, timeout=20, message="a read served by a replica")
-        redis_sentinel.wait_for_new_master(old)
+        hasession_redis_sentinel.wait_for_new_master(old)
     finally:
         stop.set()
         for thread in threads:

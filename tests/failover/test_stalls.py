@@ -172,9 +172,9 @@ def test_short_stalls_on_sentinel(patient_sentinel: SentinelTopology, run_users:
     assert topology.current_master() == master  # only latency: no failover happened
 
 
-def test_long_stall_on_sentinel(redis_sentinel: SentinelTopology, run_users: Any) -> None:
+def test_long_stall_on_sentinel(hasession_redis_sentinel: SentinelTopology, run_users: Any) -> None:
     """Frozen until a replica is promoted, then thawed: both nodes say master for a while."""
-    topology = redis_sentinel
+    topology = hasession_redis_sentinel
 
     def stall() -> None:
         time.sleep(0.3)

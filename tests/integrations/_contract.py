@@ -45,7 +45,9 @@ class Site:
     cookie_name: str = "session"
 
 
-SiteFactory = Callable[..., Any]  # (redis_url, *, cookie, retry, session) -> a context manager of Site
+SiteFactory = Callable[
+    ..., Any
+]  # (hasession_redis_url, *, cookie, retry, session) -> a context manager of Site
 
 
 @dataclass(frozen=True)
@@ -455,7 +457,7 @@ def _fastapi_site(url: str, *, cookie: CookieOptions, policies: Policies) -> Any
     return _asgi_site(_fastapi_app, url, cookie, policies)
 
 
-#: Every adapter, by name: ``ADAPTERS[name](redis_url, cookie=..., policies=...)`` serves its app.
+#: Every adapter, by name: ``ADAPTERS[name](hasession_redis_url, cookie=..., policies=...)`` serves its app.
 ADAPTERS: dict[str, SiteFactory] = {
     "starlette": _starlette_site,
     "fastapi": _fastapi_site,

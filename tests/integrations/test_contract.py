@@ -47,11 +47,11 @@ def deletes(response: Any, name: str = "session") -> bool:
     return header is not None and attributes(header).get("max-age") == "0"
 
 
-def test_every_cookie_option_reaches_set_cookie(adapter: str, redis_url: str) -> None:
+def test_every_cookie_option_reaches_set_cookie(adapter: str, hasession_redis_url: str) -> None:
     cookie = CookieOptions(
         name="sid", path="/", domain="app.test", secure=True, httponly=False, samesite="strict", max_age=600
     )
-    with site(adapter, redis_url, cookie=cookie) as served:
+    with site(adapter, hasession_redis_url, cookie=cookie) as served:
         browser = Browser(served.url, cookie_name="sid")
         created = browser.post("/set/a")
         got = attributes(set_cookie(created, "sid"))
@@ -69,12 +69,12 @@ def test_every_cookie_option_reaches_set_cookie(adapter: str, redis_url: str) ->
 
 
 def test_a_page_that_ignores_the_session_costs_no_redis_command(
-    adapter: str, redis_url: str, redis_server: RedisServer
+    adapter: str, hasession_redis_url: str, hasession_redis_server: RedisServer
 ) -> None:
-    with site(adapter, redis_url) as served:
+    with site(adapter, hasession_redis_url) as served:
         browser = Browser(served.url)
         browser.post("/set/a")
-        counter = CommandCounter(redis_server)
+        counter = CommandCounter(hasession_redis_server)
         for cookie in (None, browser.cookie):
             plain = Browser(served.url, cookie=cookie).get("/plain")
             assert (plain.status_code, plain.text) == (200, "ok")
@@ -86,13 +86,15 @@ def test_a_page_that_ignores_the_session_costs_no_redis_command(
 
 
 def test_a_forged_malformed_or_foreign_cookie_gives_a_new_session_without_redis(
-    adapter: str, redis_url: str, redis_server: RedisServer
+    adapter: str, hasession_redis_url: str, hasession_redis_server: RedisServer
 ) -> None:
-    with SessionStore.from_url(redis_url, secret_keys="another-app-secret-0123456789abcdef") as other:
+    with SessionStore.from_url(
+        hasession_redis_url, secret_keys="another-app-secret-0123456789abcdef"
+    ) as other:
         session = other.open(None)
         session["a"] = 1
         foreign = str(other.save(session).value)
-    with site(adapter, redis_url) as served:
+    with site(adapter, hasession_redis_url) as served:
         genuine = Browser(served.url)
         genuine.post("/set/a")
         assert genuine.cookie is not None
@@ -105,7 +107,7 @@ def test_a_forged_malformed_or_foreign_cookie_gives_a_new_session_without_redis(
             "unsigned": value,
             "oversized": "A" * 5000,
         }
-        counter = CommandCounter(redis_server)
+        counter = CommandCounter(hasession_redis_server)
         for label, cookie in bad.items():
             response = Browser(served.url, cookie=cookie).get("/read")
             assert (response.status_code, response.json()) == (200, {"data": {}}), label
@@ -117,8 +119,8 @@ def test_a_forged_malformed_or_foreign_cookie_gives_a_new_session_without_redis(
         assert adopted.cookie not in (None, bad["forged signature"], genuine.cookie)  # never a client's id
 
 
-def test_vary_cookie_when_the_session_was_used(adapter: str, redis_url: str) -> None:
-    with site(adapter, redis_url) as served:
+def test_vary_cookie_when_the_session_was_used(adapter: str, hasession_redis_url: str) -> None:
+    with site(adapter, hasession_redis_url) as served:
         browser = Browser(served.url)
         empty = browser.get("/read")
         assert (set_cookie(empty), empty.headers["vary"]) == (
@@ -137,8 +139,8 @@ def test_vary_cookie_when_the_session_was_used(adapter: str, redis_url: str) -> 
         assert browser.get("/vary").headers["vary"] == "Accept-Encoding, Cookie"
 
 
-def test_50_concurrent_requests_of_one_session_keep_every_key(adapter: str, redis_url: str) -> None:
-    with site(adapter, redis_url) as served:
+def test_50_concurrent_requests_of_one_session_keep_every_key(adapter: str, hasession_redis_url: str) -> None:
+    with site(adapter, hasession_redis_url) as served:
         browser = Browser(served.url)
         browser.post("/set/first")
         served.gate.close()
@@ -152,8 +154,8 @@ def test_50_concurrent_requests_of_one_session_keep_every_key(adapter: str, redi
         assert browser.get("/read").json() == {"data": {"first": True, **{f"k{i}": True for i in range(50)}}}
 
 
-def test_a_compare_and_set_conflict_answers_409(adapter: str, redis_url: str) -> None:
-    with site(adapter, redis_url, session=SessionPolicy(concurrency="cas")) as served:
+def test_a_compare_and_set_conflict_answers_409(adapter: str, hasession_redis_url: str) -> None:
+    with site(adapter, hasession_redis_url, session=SessionPolicy(concurrency="cas")) as served:
         browser = Browser(served.url)
         browser.post("/set/a")
         served.gate.close()
@@ -170,9 +172,9 @@ def test_a_compare_and_set_conflict_answers_409(adapter: str, redis_url: str) ->
 
 
 def test_a_logout_stays_done_while_requests_of_the_session_are_in_flight(
-    adapter: str, redis_url: str
+    adapter: str, hasession_redis_url: str
 ) -> None:
-    with site(adapter, redis_url) as served:
+    with site(adapter, hasession_redis_url) as served:
         browser = Browser(served.url)
         browser.post("/set/a")
         browser.post("/login")

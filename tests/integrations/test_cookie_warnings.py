@@ -84,9 +84,11 @@ async def counts(app: Any, base_url: str, times: int) -> list[int]:
 
 
 @pytest.mark.parametrize("kind", list(ASGI_APPS))
-async def test_a_secure_cookie_over_http_warns_once_at_the_users_line(redis_url: str, kind: str) -> None:
+async def test_a_secure_cookie_over_http_warns_once_at_the_users_line(
+    hasession_redis_url: str, kind: str
+) -> None:
     make, marker = ASGI_APPS[kind]
-    store = new_store(redis_url)
+    store = new_store(hasession_redis_url)
     app = make(store, CookieOptions())
     with pytest.warns(InsecureCookieWarning, match=OVER_HTTP) as record:
         assert await counts(app, "http://testserver", 3) == [1, 1, 1]  # what the user saw: nothing sticks
@@ -98,9 +100,11 @@ async def test_a_secure_cookie_over_http_warns_once_at_the_users_line(redis_url:
 
 
 @pytest.mark.parametrize("kind", list(ASGI_APPS))
-async def test_https_or_an_insecure_cookie_do_not_warn_about_http(redis_url: str, kind: str) -> None:
+async def test_https_or_an_insecure_cookie_do_not_warn_about_http(
+    hasession_redis_url: str, kind: str
+) -> None:
     make, _ = ASGI_APPS[kind]
-    store = new_store(redis_url)
+    store = new_store(hasession_redis_url)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         async with httpx.AsyncClient(
@@ -122,8 +126,8 @@ async def aiohttp_count(request: web.Request) -> web.Response:
     return web.json_response({"n": session["n"]})
 
 
-async def test_aiohttp_warns_once_at_the_setup_line(redis_url: str) -> None:
-    store = new_store(redis_url)
+async def test_aiohttp_warns_once_at_the_setup_line(hasession_redis_url: str) -> None:
+    store = new_store(hasession_redis_url)
     app = web.Application()
     with warnings.catch_warnings():
         warnings.simplefilter("error")

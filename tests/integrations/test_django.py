@@ -85,15 +85,15 @@ def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]
 
 @pytest.mark.anyio
 async def test_example_flow(
-    redis_url: str, async_example_flow: Callable[[httpx.AsyncClient], Awaitable[None]]
+    hasession_redis_url: str, async_example_flow: Callable[[httpx.AsyncClient], Awaitable[None]]
 ) -> None:
     """The example's routes end to end: counting, log-in with ``cycle_key()``, revoke-others, log-out."""
-    with site(redis_url) as url:
+    with site(hasession_redis_url) as url:
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             await async_example_flow(client)
 
 
-def test_every_cookie_setting(redis_url: str) -> None:
+def test_every_cookie_setting(hasession_redis_url: str) -> None:
     cookie_settings = {
         "SESSION_COOKIE_NAME": "sid",
         "SESSION_COOKIE_PATH": "/",
@@ -103,7 +103,7 @@ def test_every_cookie_setting(redis_url: str) -> None:
         "SESSION_COOKIE_SAMESITE": "Strict",
         "SESSION_COOKIE_AGE": 600,
     }
-    with site(redis_url, **cookie_settings) as url:
+    with site(hasession_redis_url, **cookie_settings) as url:
         browser = Browser(url, cookie_name="sid")
         morsel = SimpleCookie(set_cookie(browser.post("/count"), "sid"))["sid"]
         assert (morsel["path"], morsel["domain"], morsel["max-age"]) == ("/", "app.test", "600")
@@ -123,39 +123,44 @@ def test_a_store_error_in_another_middleware_answers_503_not_500(own_redis: Redi
         assert (response.status_code, response.headers["retry-after"]) == (503, "5")
 
 
-def test_async_views_use_the_async_store(redis_url: str) -> None:
+def test_async_views_use_the_async_store(hasession_redis_url: str) -> None:
     """Under WSGI each async view runs in its own event loop, with its own async store."""
-    with site(redis_url) as url:
+    with site(hasession_redis_url) as url:
         browser = Browser(url)
         assert browser.get("/acount").json() == {"count": 1, "id": False}
         assert browser.get("/acount").json() == {"count": 2, "id": True}
         assert browser.get("/whoami").json() == {"user": None, "count": 2}
 
 
-def test_settings_are_checked(redis_url: str) -> None:
+def test_settings_are_checked(hasession_redis_url: str) -> None:
     policy = {"session": {"idle_timeout": 600}, "durability": DurabilityPolicy(mode="async")}
-    with override_settings(HASESSION={"URL": redis_url, "SECRET_KEYS": ["k" * 32], "OPTIONS": policy}):
+    with override_settings(
+        HASESSION={"URL": hasession_redis_url, "SECRET_KEYS": ["k" * 32], "OPTIONS": policy}
+    ):
         config = store_config()
         assert config.session == SessionPolicy(idle_timeout=600)
         assert config.secret_keys[0].reveal() == b"k" * 32
     bad: list[object] = [
         None,
         {},
-        {"URL": redis_url, "TYPO": 1},
-        {"URL": redis_url, "OPTIONS": {"retries": 1}},
+        {"URL": hasession_redis_url, "TYPO": 1},
+        {"URL": hasession_redis_url, "OPTIONS": {"retries": 1}},
     ]
-    bad += [{"URL": redis_url, "OPTIONS": {"retry": 3}}, {"URL": redis_url, "OPTIONS": {"retry": {"x": 1}}}]
+    bad += [
+        {"URL": hasession_redis_url, "OPTIONS": {"retry": 3}},
+        {"URL": hasession_redis_url, "OPTIONS": {"retry": {"x": 1}}},
+    ]
     for value in bad:
         with override_settings(HASESSION=value), pytest.raises(ImproperlyConfigured):
             store_config()
     with override_settings(
-        HASESSION={"URL": redis_url}, SECRET_KEY="short", SECRET_KEY_FALLBACKS=["old" * 8]
+        HASESSION={"URL": hasession_redis_url}, SECRET_KEY="short", SECRET_KEY_FALLBACKS=["old" * 8]
     ):
         keys = [k.reveal() for k in store_config().secret_keys]
         assert keys[0] == b"old" * 8 and len(keys[1]) == 32  # oldest first; a short key is derived
 
 
-def test_options_are_every_store_option_but_the_keys(redis_url: str) -> None:
+def test_options_are_every_store_option_but_the_keys(hasession_redis_url: str) -> None:
     """HASESSION["OPTIONS"] takes its list from StoreConfig (it once refused id_hash_key, degraded_reads)."""
     every = {
         "id_hash_key": "h" * 32,
@@ -165,14 +170,14 @@ def test_options_are_every_store_option_but_the_keys(redis_url: str) -> None:
     }
     every |= {"session": None, "durability": {"mode": "async"}, "sentinel_events": False}
     assert set(every) | {"secret_keys"} == set(option_fields(StoreConfig))
-    with override_settings(HASESSION={"URL": redis_url, "OPTIONS": every}):
+    with override_settings(HASESSION={"URL": hasession_redis_url, "OPTIONS": every}):
         config = store_config()
     assert (config.id_hash_key, config.degraded_reads, config.retry) == (
         Secret("h" * 32),
         2.0,
         RetryPolicy(hold_budget=1.0),
     )
-    keys_in_options = {"URL": redis_url, "OPTIONS": {"secret_keys": ["k" * 32]}}
+    keys_in_options = {"URL": hasession_redis_url, "OPTIONS": {"secret_keys": ["k" * 32]}}
     with (
         override_settings(HASESSION=keys_in_options),
         pytest.raises(ImproperlyConfigured, match="SECRET_KEYS"),
@@ -180,7 +185,7 @@ def test_options_are_every_store_option_but_the_keys(redis_url: str) -> None:
         store_config()
 
 
-def test_a_django_key_rotation_keeps_users_logged_in(redis_url: str) -> None:
+def test_a_django_key_rotation_keeps_users_logged_in(hasession_redis_url: str) -> None:
     """Django's rotation: a new SECRET_KEY with the old one as a fallback, then the fallback dropped.
 
     The id-hash key defaults to the oldest key: pinned to it (``OPTIONS["id_hash_key"]``), the sessions
@@ -195,7 +200,7 @@ def test_a_django_key_rotation_keeps_users_logged_in(redis_url: str) -> None:
     ]
     browser: Browser | None = None
     for number, settings in enumerate(steps, start=1):
-        with site(redis_url, **settings) as url:
+        with site(hasession_redis_url, **settings) as url:
             if browser is None:
                 browser = Browser(url)
                 browser.post("/login", json={"user": "alice"})
@@ -203,19 +208,19 @@ def test_a_django_key_rotation_keeps_users_logged_in(redis_url: str) -> None:
             assert browser.get("/whoami").json() == {"user": "alice", "count": number - 1}
             assert browser.post("/count").json() == {"count": number}  # saved: re-signed if needed
     assert browser is not None
-    with site(redis_url, **steps[2] | {"HASESSION": {}}) as url:  # without the pin, Django's way
+    with site(hasession_redis_url, **steps[2] | {"HASESSION": {}}) as url:  # without the pin, Django's way
         browser.base_url = url
         assert browser.get("/whoami").json() == {"user": None, "count": 0}
 
 
-def test_middleware_keeps_an_emptied_session_and_interrupts_a_deleted_one(redis_url: str) -> None:
+def test_middleware_keeps_an_emptied_session_and_interrupts_a_deleted_one(hasession_redis_url: str) -> None:
     """What two of Django's middleware tests check through its database backend, on hasession."""
 
     def touch(request: HttpRequest) -> HttpResponse:
         request.session["foo"] = "bar"
         return HttpResponse()
 
-    with override_settings(HASESSION={"URL": redis_url}):
+    with override_settings(HASESSION={"URL": hasession_redis_url}):
         middleware = SessionMiddleware(touch)
         request = RequestFactory().get("/")
         key = middleware(request).cookies["session"].value
@@ -231,8 +236,8 @@ def test_middleware_keeps_an_emptied_session_and_interrupts_a_deleted_one(redis_
             middleware.process_response(request, HttpResponse())
 
 
-def test_user_id_and_revoke_through_the_django_api(redis_url: str) -> None:
-    with override_settings(HASESSION={"URL": redis_url}):
+def test_user_id_and_revoke_through_the_django_api(hasession_redis_url: str) -> None:
+    with override_settings(HASESSION={"URL": hasession_redis_url}):
         phone, laptop = SessionStore(), SessionStore()
         for device in (phone, laptop):
             device.user_id = "bob"
@@ -248,16 +253,16 @@ def test_user_id_and_revoke_through_the_django_api(redis_url: str) -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize("fault", ["kill_master", "failover"])
 async def test_users_keep_their_sessions_through_a_sentinel_failover(
-    redis_sentinel: SentinelTopology, async_crowd: Callable[..., Awaitable[Any]], fault: str
+    hasession_redis_sentinel: SentinelTopology, async_crowd: Callable[..., Awaitable[Any]], fault: str
 ) -> None:
     def run_fault() -> None:
         if fault == "kill_master":
-            redis_sentinel.wait_for_new_master(redis_sentinel.kill_master())
+            hasession_redis_sentinel.wait_for_new_master(hasession_redis_sentinel.kill_master())
         else:
-            redis_sentinel.failover()
+            hasession_redis_sentinel.failover()
 
-    replicating(redis_sentinel)
-    with site(redis_sentinel.url) as url:
+    replicating(hasession_redis_sentinel)
+    with site(hasession_redis_sentinel.url) as url:
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
             crowd = await async_crowd(client, run_fault, users=12)
         print(crowd.summary(), get_store().stats.snapshot())

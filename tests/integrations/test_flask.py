@@ -34,10 +34,10 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def example(
-    load_example: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch, redis_url: str
+    load_example: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch, hasession_redis_url: str
 ) -> Iterator[ModuleType]:
     """``examples/flask_app.py``, imported with ``HASESSION_URL`` and ``HASESSION_SECRET`` set."""
-    monkeypatch.setenv("HASESSION_URL", redis_url)
+    monkeypatch.setenv("HASESSION_URL", hasession_redis_url)
     monkeypatch.setenv("HASESSION_SECRET", SECRET)
     module = load_example("flask_app")
     yield module
@@ -45,8 +45,8 @@ def example(
 
 
 @pytest.fixture
-def store(redis_url: str) -> Iterator[SessionStore]:
-    with SessionStore.from_url(redis_url, secret_keys=SECRET) as store:
+def store(hasession_redis_url: str) -> Iterator[SessionStore]:
+    with SessionStore.from_url(hasession_redis_url, secret_keys=SECRET) as store:
         yield store
 
 
@@ -120,18 +120,18 @@ def test_on_error_hook_builds_the_answer(example: ModuleType, own_redis: RedisSe
 @pytest.mark.parametrize("fault", ["kill_master", "failover"])
 async def test_users_keep_their_sessions_through_a_sentinel_failover(
     example: ModuleType,
-    redis_sentinel: SentinelTopology,
+    hasession_redis_sentinel: SentinelTopology,
     async_crowd: Callable[..., Awaitable[Any]],
     fault: str,
 ) -> None:
     def run_fault() -> None:
         if fault == "kill_master":
-            redis_sentinel.wait_for_new_master(redis_sentinel.kill_master())
+            hasession_redis_sentinel.wait_for_new_master(hasession_redis_sentinel.kill_master())
         else:
-            redis_sentinel.failover()
+            hasession_redis_sentinel.failover()
 
-    replicating(redis_sentinel)
-    with SessionStore.from_url(redis_sentinel.url, secret_keys=SECRET) as store:
+    replicating(hasession_redis_sentinel)
+    with SessionStore.from_url(hasession_redis_sentinel.url, secret_keys=SECRET) as store:
         with serve(make_app(example, store)) as url:
             async with httpx.AsyncClient(base_url=url, timeout=60) as client:
                 crowd = await async_crowd(client, run_fault, users=12)

@@ -29,8 +29,8 @@ COOKIE = CookieOptions(name="hs")
 
 
 @pytest.fixture
-def old_redis(redis_url: str) -> Any:
-    client = redis.Redis.from_url(redis_url)
+def old_redis(hasession_redis_url: str) -> Any:
+    client = redis.Redis.from_url(hasession_redis_url)
     yield client
     client.close()
 
@@ -63,13 +63,13 @@ def flask_session_login(client: redis.Redis, **data: Any) -> str:
     return cookie.value
 
 
-def hasession_flask_app(redis_url: str, migration: Migration) -> Any:
+def hasession_flask_app(hasession_redis_url: str, migration: Migration) -> Any:
     from flask import Flask, jsonify
 
     from hasession.flask import init_app, session_from
 
     app = Flask("new_app")
-    store = SessionStore.from_url(redis_url, secret_keys=SECRET)
+    store = SessionStore.from_url(hasession_redis_url, secret_keys=SECRET)
     init_app(app, store=store, cookie=COOKIE, migrate_from=migration)
 
     @app.get("/me")
@@ -97,13 +97,13 @@ def test_flask_session_is_read(old_redis: redis.Redis) -> None:
 
 
 def test_flask_users_move_over_once_and_the_old_session_is_deleted(
-    redis_url: str, old_redis: redis.Redis
+    hasession_redis_url: str, old_redis: redis.Redis
 ) -> None:
     old = flask_session_login(old_redis, user="alice", cart=[1, 2])
     migration = Migration(
         reader=FlaskSessionReader(client=old_redis), delete_old=True, user_id=lambda d: d["user"]
     )
-    app = hasession_flask_app(redis_url, migration)
+    app = hasession_flask_app(hasession_redis_url, migration)
     first = flask_get(app, session=old)
     assert first.json == {"user": "alice", "cart": [1, 2], "uid": "alice"}
     cookies = set_cookies(first.headers.getlist("Set-Cookie"))
@@ -112,7 +112,7 @@ def test_flask_users_move_over_once_and_the_old_session_is_deleted(
     again = flask_get(app, hs=cookies["hs"])
     assert again.json["user"] == "alice"
     assert again.headers.getlist("Set-Cookie") == []
-    with SessionStore.from_url(redis_url, secret_keys=SECRET) as store:
+    with SessionStore.from_url(hasession_redis_url, secret_keys=SECRET) as store:
         assert [s.public_id for s in store.sessions_of("alice")] == [
             store.public_id(store.load(cookies["hs"]))
         ]
@@ -120,7 +120,9 @@ def test_flask_users_move_over_once_and_the_old_session_is_deleted(
     assert replay.json["user"] is None
 
 
-def test_a_shared_cookie_name_is_replaced_not_expired(redis_url: str, old_redis: redis.Redis) -> None:
+def test_a_shared_cookie_name_is_replaced_not_expired(
+    hasession_redis_url: str, old_redis: redis.Redis
+) -> None:
     """hasession's default cookie name is Flask-Session's: the old value is not a valid hasession
     cookie, so it is migrated, and the new cookie overwrites it (expiring it would drop the new one)."""
     from flask import Flask, jsonify, request
@@ -129,7 +131,7 @@ def test_a_shared_cookie_name_is_replaced_not_expired(redis_url: str, old_redis:
 
     old = flask_session_login(old_redis, user="erin")
     app = Flask("same_name")
-    store = SessionStore.from_url(redis_url, secret_keys=SECRET)
+    store = SessionStore.from_url(hasession_redis_url, secret_keys=SECRET)
     init_app(app, store=store, migrate_from=Migration(reader=FlaskSessionReader(client=old_redis)))
     app.add_url_rule("/me", "me", lambda: jsonify(user=session_from(request).get("user")))
     first = flask_get(app, session=old)
@@ -140,20 +142,20 @@ def test_a_shared_cookie_name_is_replaced_not_expired(redis_url: str, old_redis:
     assert flask_get(app, session=new).json == {"user": "erin"}
 
 
-def test_the_old_session_is_kept_when_configured(redis_url: str, old_redis: redis.Redis) -> None:
+def test_the_old_session_is_kept_when_configured(hasession_redis_url: str, old_redis: redis.Redis) -> None:
     old = flask_session_login(old_redis, user="bob")
-    app = hasession_flask_app(redis_url, Migration(reader=FlaskSessionReader(client=old_redis)))
+    app = hasession_flask_app(hasession_redis_url, Migration(reader=FlaskSessionReader(client=old_redis)))
     assert flask_get(app, session=old).json["user"] == "bob"
     assert old_redis.exists(f"session:{old}")
 
 
 def test_a_pickled_session_is_refused_and_the_request_goes_on(
-    redis_url: str, old_redis: redis.Redis, caplog: pytest.LogCaptureFixture
+    hasession_redis_url: str, old_redis: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     old_redis.set("session:legacy", pickle.dumps({"user": "mallory"}))  # Flask-Session < 0.7 pickled
     with pytest.raises(UnsafeSessionFormat):
         FlaskSessionReader(client=old_redis).read("legacy")
-    app = hasession_flask_app(redis_url, Migration(reader=FlaskSessionReader(client=old_redis)))
+    app = hasession_flask_app(hasession_redis_url, Migration(reader=FlaskSessionReader(client=old_redis)))
     with caplog.at_level(logging.ERROR, logger="hasession"):
         response = flask_get(app, session="legacy")
     assert response.status_code == 200
@@ -164,7 +166,7 @@ def test_a_pickled_session_is_refused_and_the_request_goes_on(
 # -- starsessions --------------------------------------------------------------------------------
 
 
-def test_starsessions_users_move_over(redis_url: str, old_redis: redis.Redis) -> None:
+def test_starsessions_users_move_over(hasession_redis_url: str, old_redis: redis.Redis) -> None:
     starsessions = pytest.importorskip("starsessions")
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -175,7 +177,7 @@ def test_starsessions_users_move_over(redis_url: str, old_redis: redis.Redis) ->
     from hasession.starlette import SessionMiddleware, session_from
 
     async def write() -> None:
-        connection = redis.asyncio.Redis.from_url(redis_url)
+        connection = redis.asyncio.Redis.from_url(hasession_redis_url)
         payload = starsessions.JsonSerializer().serialize({"user": "carol", "__metadata__": {"created": 1}})
         await RedisStore(connection=connection).write("star-id", payload, lifetime=3600, ttl=3600)
         await connection.aclose()
@@ -187,7 +189,7 @@ def test_starsessions_users_move_over(redis_url: str, old_redis: redis.Redis) ->
         return JSONResponse({"user": (await session_from(request)).get("user")})
 
     async def browse() -> tuple[httpx.Response, httpx.Response]:
-        store = AsyncSessionStore.from_url(redis_url, secret_keys=SECRET)
+        store = AsyncSessionStore.from_url(hasession_redis_url, secret_keys=SECRET)
         app = Starlette(routes=[Route("/me", me)])
         migration = Migration(reader=StarsessionsReader(client=old_redis), delete_old=True)
         app.add_middleware(SessionMiddleware, store=store, cookie=COOKIE, migrate_from=migration)
@@ -212,7 +214,7 @@ def test_starsessions_users_move_over(redis_url: str, old_redis: redis.Redis) ->
 
 @pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")  # aiohttp-session's own keys
 @pytest.mark.filterwarnings("ignore::hasession.InsecureCookieWarning")  # aiohttp's test server is plain http
-def test_aiohttp_session_users_move_over(redis_url: str, old_redis: redis.Redis) -> None:
+def test_aiohttp_session_users_move_over(hasession_redis_url: str, old_redis: redis.Redis) -> None:
     aiohttp_session = pytest.importorskip("aiohttp_session")
     from aiohttp import web
     from aiohttp.test_utils import TestClient, TestServer
@@ -221,7 +223,7 @@ def test_aiohttp_session_users_move_over(redis_url: str, old_redis: redis.Redis)
     from hasession.aiohttp import get_session, init_app
 
     async def old_login() -> str:
-        connection = redis.asyncio.Redis.from_url(redis_url)
+        connection = redis.asyncio.Redis.from_url(hasession_redis_url)
         app = web.Application()
         aiohttp_session.setup(app, RedisStorage(connection))
 
@@ -238,7 +240,7 @@ def test_aiohttp_session_users_move_over(redis_url: str, old_redis: redis.Redis)
         return cookie
 
     async def new_app(old: str) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
-        store = AsyncSessionStore.from_url(redis_url, secret_keys=SECRET)
+        store = AsyncSessionStore.from_url(hasession_redis_url, secret_keys=SECRET)
         app = web.Application()
         migration = Migration(reader=AiohttpSessionReader(client=old_redis))
         init_app(app, store=store, cookie=COOKIE, migrate_from=migration)
@@ -327,10 +329,12 @@ print(json.dumps(found))
 """
 
 
-def test_django_database_sessions_are_read_and_adopted_and_cache_pickles_refused(redis_url: str) -> None:
+def test_django_database_sessions_are_read_and_adopted_and_cache_pickles_refused(
+    hasession_redis_url: str,
+) -> None:
     pytest.importorskip("django")
     done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(DJANGO_SCRIPT), redis_url],
+        [sys.executable, "-c", textwrap.dedent(DJANGO_SCRIPT), hasession_redis_url],
         capture_output=True,
         text=True,
         timeout=60,

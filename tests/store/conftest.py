@@ -49,7 +49,11 @@ class Blocking:
 @pytest.fixture(params=["standalone", "sentinel", "cluster"])
 def topology(request: pytest.FixtureRequest) -> RedisServer | SentinelTopology | ClusterTopology:
     """Each topology in turn, empty."""
-    name = {"standalone": "redis_server", "sentinel": "hasession_store_sentinel", "cluster": "redis_cluster"}
+    name = {
+        "standalone": "hasession_redis_server",
+        "sentinel": "hasession_store_sentinel",
+        "cluster": "hasession_redis_cluster",
+    }
     topo = request.getfixturevalue(name[request.param])
     if isinstance(topo, RedisServer):
         topo.client().flushall()

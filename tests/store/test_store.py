@@ -414,7 +414,7 @@ def test_a_destroyed_session_leaves_a_single_key_tombstone(store: Any, dump: Any
 
 @pytest.mark.parametrize("driver", ["sync", "async"])
 def test_replicated_loads_are_refused_by_a_master_without_its_replicas(
-    redis_server: Any, driver: str
+    hasession_redis_server: Any, driver: str
 ) -> None:
     """A master cut off from its replicas (a partition, a failover it missed) may be stale: in
     ``replicated`` durability it serves no load; in ``async`` durability it does."""
@@ -423,10 +423,10 @@ def test_replicated_loads_are_refused_by_a_master_without_its_replicas(
     def make(mode: str) -> Any:
         durability = hasession.DurabilityPolicy(mode=mode, replicas=1)  # type: ignore[arg-type]
         store = hasession.SessionStore if driver == "sync" else hasession.AsyncSessionStore
-        built = store.from_url(redis_server.url, secret_keys=SECRET, durability=durability)
+        built = store.from_url(hasession_redis_server.url, secret_keys=SECRET, durability=durability)
         return built if driver == "sync" else Blocking(built)
 
-    admin = redis_server.client()
+    admin = hasession_redis_server.client()
     admin.flushall()
     fast, durable = make("async"), make("replicated")
     try:

@@ -185,9 +185,9 @@ def test_refused_tls_fails_as_on_redis_py(make: Make, secured: tuple[RedisServer
 
 
 @pytest.fixture
-def server(redis_server: RedisServer) -> RedisServer:
-    redis_server.client().flushall()
-    return redis_server
+def server(hasession_redis_server: RedisServer) -> RedisServer:
+    hasession_redis_server.client().flushall()
+    return hasession_redis_server
 
 
 def address_of(server: RedisServer) -> Address:

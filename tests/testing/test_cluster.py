@@ -96,23 +96,25 @@ def test_migrating_a_slot_answers_ask_then_moved(module_cluster: ClusterTopology
     client.close()
 
 
-def test_the_plugin_cluster_is_flushed_and_healthy(redis_cluster: ClusterTopology) -> None:
-    client = redis_cluster.client()
+def test_the_plugin_cluster_is_flushed_and_healthy(hasession_redis_cluster: ClusterTopology) -> None:
+    client = hasession_redis_cluster.client()
     assert client.dbsize() == 0
     client.set("x", "1")
     client.close()
 
 
-def test_the_plugin_cluster_is_flushed_again(redis_cluster: ClusterTopology) -> None:
-    client = redis_cluster.client()
+def test_the_plugin_cluster_is_flushed_again(hasession_redis_cluster: ClusterTopology) -> None:
+    client = hasession_redis_cluster.client()
     assert client.dbsize() == 0
     client.close()
 
 
-def test_a_cluster_client_rejects_a_dead_primary_until_failover(fresh_redis_cluster: ClusterTopology) -> None:
+def test_a_cluster_client_rejects_a_dead_primary_until_failover(
+    hasession_fresh_redis_cluster: ClusterTopology,
+) -> None:
     # A cluster of its own: right after the manual failovers of the tests above, a replica that has
     # just re-attached can take longer than the wait below to be elected (flaky on a loaded machine).
-    cluster = fresh_redis_cluster
+    cluster = hasession_fresh_redis_cluster
     old = cluster.kill_master(0)
     with pytest.raises(redis.ConnectionError):
         redis.Redis(port=old.port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)).ping()

@@ -23,17 +23,17 @@ import redis
 import pytest
 from hasession.testing import RedisServer, SentinelTopology
 
-def test_writes(redis_url):
-    redis.Redis.from_url(redis_url).set("left-over", "1")
+def test_writes(hasession_redis_url):
+    redis.Redis.from_url(hasession_redis_url).set("left-over", "1")
 
-def test_each_test_gets_a_flushed_database(redis_url):
-    assert redis.Redis.from_url(redis_url).dbsize() == 0
+def test_each_test_gets_a_flushed_database(hasession_redis_url):
+    assert redis.Redis.from_url(hasession_redis_url).dbsize() == 0
 
-def test_breaks_the_session_server(redis_server):
-    redis_server.kill()
+def test_breaks_the_session_server(hasession_redis_server):
+    hasession_redis_server.kill()
 
-def test_redis_url_revives_a_broken_session_server(redis_url):
-    assert redis.Redis.from_url(redis_url).ping()
+def test_redis_url_revives_a_broken_session_server(hasession_redis_url):
+    assert redis.Redis.from_url(hasession_redis_url).ping()
 
 def test_factory_options_reach_the_topology(one_replica_sentinel):
     assert isinstance(one_replica_sentinel, SentinelTopology)
@@ -43,8 +43,8 @@ def test_factory_options_reach_the_topology(one_replica_sentinel):
 def test_factory_config_reaches_the_server(module_server):
     assert module_server.client(decode_responses=True).config_get("maxmemory") == {"maxmemory": "5242880"}
 
-def test_a_failure_shows_the_redis_logs(redis_server):
-    assert redis_server.client().get("missing") == b"there"
+def test_a_failure_shows_the_redis_logs(hasession_redis_server):
+    assert hasession_redis_server.client().get("missing") == b"there"
 """
 
 LEAK = """
@@ -65,7 +65,7 @@ def run_pytest(tmp_path: Path, files: dict[str, str], *args: str) -> subprocess.
 def test_fixtures_factories_and_failure_logs(tmp_path: Path) -> None:
     result = run_pytest(tmp_path, {"conftest.py": CONFTEST, "test_suite.py": SUITE})
     assert "1 failed, 6 passed" in result.stdout, result.stdout + result.stderr
-    assert "hasession logs: redis_server" in result.stdout
+    assert "hasession logs: hasession_redis_server" in result.stdout
     assert "Ready to accept connections" in result.stdout
     assert "still running after the last test" not in result.stdout
 
@@ -84,14 +84,14 @@ def test_options_are_registered(tmp_path: Path) -> None:
 
 
 def test_redis_server_option_is_used(tmp_path: Path) -> None:
-    suite = {"test_one.py": "def test_one(redis_server):\n    pass\n"}
+    suite = {"test_one.py": "def test_one(hasession_redis_server):\n    pass\n"}
     result = run_pytest(tmp_path, suite, "--hasession-redis-server", str(tmp_path / "no-such-redis-server"))
     assert "no-such-redis-server" in result.stdout, result.stdout + result.stderr
     assert "1 error" in result.stdout
 
 
 def test_keep_logs_keeps_the_folder(tmp_path: Path) -> None:
-    suite = {"test_one.py": "def test_one(redis_server):\n    pass\n"}
+    suite = {"test_one.py": "def test_one(hasession_redis_server):\n    pass\n"}
     result = run_pytest(tmp_path, suite, "--hasession-keep-logs", "--basetemp", str(tmp_path / "base"))
     assert "1 passed" in result.stdout, result.stdout + result.stderr
     (kept,) = (tmp_path / "base").glob("hasession-redis-*")

@@ -16,11 +16,11 @@ from hasession.testing._proxyctl import ProxyProcess
 
 
 @pytest.fixture
-def proxied_server(redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[ProxyProcess, int]]:
+def proxied_server(hasession_redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[ProxyProcess, int]]:
     proxy = ProxyProcess(tmp_path)
     try:
         port = proxy.listen("redis")
-        proxy.target("redis", redis_server.port)
+        proxy.target("redis", hasession_redis_server.port)
         yield proxy, port
     finally:
         proxy.stop()

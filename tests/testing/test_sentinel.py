@@ -30,9 +30,9 @@ def replication(node: Node) -> dict[str, object]:
 
 
 def test_topology_is_ready_when_start_returns(
-    redis_sentinel: SentinelTopology, capsys: pytest.CaptureFixture[str]
+    hasession_redis_sentinel: SentinelTopology, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    topology = redis_sentinel
+    topology = hasession_redis_sentinel
     with capsys.disabled():
         seconds = topology.startup_seconds
         print(f"\n[hasession] Sentinel 1 master + 2 replicas + 3 Sentinels ready in {seconds:.2f}s")
@@ -59,15 +59,17 @@ def test_topology_is_ready_when_start_returns(
     assert topology.url == f"redis+sentinel://{hosts}/mymaster/0"
 
 
-def test_a_sentinel_client_reaches_the_master(redis_sentinel: SentinelTopology) -> None:
-    sentinel = Sentinel(redis_sentinel.sentinel_addresses, socket_timeout=1)
+def test_a_sentinel_client_reaches_the_master(hasession_redis_sentinel: SentinelTopology) -> None:
+    sentinel = Sentinel(hasession_redis_sentinel.sentinel_addresses, socket_timeout=1)
     master = sentinel.master_for("mymaster", socket_timeout=1)
     master.set("k", "v")
-    assert redis_sentinel.client_for(redis_sentinel.current_master()).get("k") == b"v"
+    assert hasession_redis_sentinel.client_for(hasession_redis_sentinel.current_master()).get("k") == b"v"
 
 
-def test_kill_master_elects_a_new_master_and_the_old_port_refuses(redis_sentinel: SentinelTopology) -> None:
-    topology = redis_sentinel
+def test_kill_master_elects_a_new_master_and_the_old_port_refuses(
+    hasession_redis_sentinel: SentinelTopology,
+) -> None:
+    topology = hasession_redis_sentinel
     topology.current_master().client().set("session", "kept")
     topology.wait_for_replicas_synced()
     old = topology.kill_master()
@@ -80,8 +82,8 @@ def test_kill_master_elects_a_new_master_and_the_old_port_refuses(redis_sentinel
     assert new.client().get("session") == b"kept"
 
 
-def test_pause_longer_than_down_after_promotes_a_replica(redis_sentinel: SentinelTopology) -> None:
-    topology = redis_sentinel
+def test_pause_longer_than_down_after_promotes_a_replica(hasession_redis_sentinel: SentinelTopology) -> None:
+    topology = hasession_redis_sentinel
     old = topology.pause_master()
     assert old.paused
     with pytest.raises(redis.TimeoutError):
@@ -116,8 +118,8 @@ def test_partition_master_cuts_it_off_and_heal_brings_it_back_as_a_replica(
     assert no_retry(*new.address).get("written-on-the-minority-side") is None  # lost, as in a real partition
 
 
-def test_failover_switches_the_master(redis_sentinel: SentinelTopology) -> None:
-    topology = redis_sentinel
+def test_failover_switches_the_master(hasession_redis_sentinel: SentinelTopology) -> None:
+    topology = hasession_redis_sentinel
     old = topology.current_master()
     new = topology.failover()
     assert new is not old
@@ -126,19 +128,19 @@ def test_failover_switches_the_master(redis_sentinel: SentinelTopology) -> None:
     assert old.role == "slave"
 
 
-def test_current_master_never_names_a_demoted_master(redis_sentinel: SentinelTopology) -> None:
+def test_current_master_never_names_a_demoted_master(hasession_redis_sentinel: SentinelTopology) -> None:
     """Right after a switchover the old master is a replica while Sentinels still name it (~2 s)."""
     from hasession import SessionStore
 
-    old = redis_sentinel.current_master()
-    with SessionStore.from_url(redis_sentinel.url, secret_keys="k" * 32) as store:
+    old = hasession_redis_sentinel.current_master()
+    with SessionStore.from_url(hasession_redis_sentinel.url, secret_keys="k" * 32) as store:
         result = store.switchover()
-    now = redis_sentinel.current_master()
+    now = hasession_redis_sentinel.current_master()
     assert now is not old and (now.port, now.role) == (result.new.port, "master")
 
 
-def test_two_of_three_sentinels_keep_a_working_quorum(redis_sentinel: SentinelTopology) -> None:
-    topology = redis_sentinel
+def test_two_of_three_sentinels_keep_a_working_quorum(hasession_redis_sentinel: SentinelTopology) -> None:
+    topology = hasession_redis_sentinel
     dead = topology.kill_sentinel(0)
     assert dead.role == "down"
     survivor = topology.client_for(topology.sentinels[1], decode_responses=True)
@@ -150,8 +152,10 @@ def test_two_of_three_sentinels_keep_a_working_quorum(redis_sentinel: SentinelTo
     assert restarted.sentinel_get_master_addr_by_name("mymaster") == topology.current_master().address
 
 
-def test_a_killed_master_restarts_as_a_replica_of_the_new_one(redis_sentinel: SentinelTopology) -> None:
-    topology = redis_sentinel
+def test_a_killed_master_restarts_as_a_replica_of_the_new_one(
+    hasession_redis_sentinel: SentinelTopology,
+) -> None:
+    topology = hasession_redis_sentinel
     old = topology.kill_master()
     new = topology.wait_for_new_master(old)
     new.client().set("after-failover", "1")

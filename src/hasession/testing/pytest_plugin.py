@@ -5,11 +5,15 @@ fixtures: nothing starts unless a test asks for it.
 
 Ready fixtures:
 
-* ``redis_server``: a session-wide :class:`~hasession.testing.RedisServer`;
-  ``redis_url``: its URL, with the database flushed before each test.
-* ``redis_sentinel``: a fresh :class:`~hasession.testing.SentinelTopology` per test (faults change it).
-* ``redis_cluster``: a session-wide :class:`~hasession.testing.ClusterTopology`, checked healthy and flushed
-  before each test; ``fresh_redis_cluster``: a new cluster per test, for tests that break it.
+* ``hasession_redis_server``: a session-wide :class:`~hasession.testing.RedisServer`;
+  ``hasession_redis_url``: its URL, with the database flushed before each test.
+* ``hasession_redis_sentinel``: a fresh :class:`~hasession.testing.SentinelTopology` per test (faults
+  change it).
+* ``hasession_redis_cluster``: a session-wide :class:`~hasession.testing.ClusterTopology`, checked healthy
+  and flushed before each test; ``hasession_fresh_redis_cluster``: a new cluster per test, for tests that
+  break it.
+
+Every fixture name starts with ``hasession_``, so none collides with another plugin's.
 
 Factories for your own ``conftest.py``::
 
@@ -249,28 +253,29 @@ def cluster_fixture(*, scope: Scope = "session", **options: Unpack[ClusterOption
 
 # -- ready fixtures -----------------------------------------------------------------------------------------
 
-redis_server = redis_server_fixture(scope="session")
-redis_sentinel = sentinel_fixture(scope="function")
-fresh_redis_cluster = cluster_fixture(scope="function")
+hasession_redis_server = redis_server_fixture(scope="session")
+hasession_redis_sentinel = sentinel_fixture(scope="function")
+hasession_fresh_redis_cluster = cluster_fixture(scope="function")
 hasession_session_cluster = cluster_fixture(scope="session")
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
-    """The URL of the session's ``redis_server``, flushed for this test (and revived if a test broke it)."""
-    node = redis_server.node
+def hasession_redis_url(hasession_redis_server: RedisServer) -> str:
+    """The URL of the session's ``hasession_redis_server``, flushed for this test (and revived if a
+    test broke it)."""
+    node = hasession_redis_server.node
     if node.paused:
         node.resume()
     if not node.running:
-        redis_server.restart()
+        hasession_redis_server.restart()
     node.admin.flushall()
-    return redis_server.url
+    return hasession_redis_server.url
 
 
 @pytest.fixture
-def redis_cluster(hasession_session_cluster: ClusterTopology) -> ClusterTopology:
+def hasession_redis_cluster(hasession_session_cluster: ClusterTopology) -> ClusterTopology:
     """The session's cluster, flushed for this test, with any node a previous test stopped brought back.
-    Tests that kill, fail over or reshard should still use ``fresh_redis_cluster``."""
+    Tests that kill, fail over or reshard should still use ``hasession_fresh_redis_cluster``."""
     cluster = hasession_session_cluster
     for node in cluster.nodes:
         if node.paused:

@@ -31,8 +31,10 @@ DJANGO_COOKIE = {"SESSION_COOKIE_NAME": "sessionid", "SESSION_COOKIE_SECURE": Fa
 
 
 @pytest.fixture
-def hasession_engine(redis_url: str) -> Iterator[None]:
-    with override_settings(HASESSION={"URL": redis_url}, SESSION_ENGINE="hasession.django", **DJANGO_COOKIE):
+def hasession_engine(hasession_redis_url: str) -> Iterator[None]:
+    with override_settings(
+        HASESSION={"URL": hasession_redis_url}, SESSION_ENGINE="hasession.django", **DJANGO_COOKIE
+    ):
         yield
 
 
