@@ -60,6 +60,15 @@ def url_arguments(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+def hold_budget_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--hold-budget SECONDS``, defaulting to :class:`~hasession.RetryPolicy`'s."""
+    from .. import RetryPolicy
+
+    parser.add_argument(
+        "--hold-budget", type=float, default=RetryPolicy().hold_budget, metavar="SECONDS", help=help_text
+    )
+
+
 def resolve_url(args: argparse.Namespace) -> str:
     """The URL from the arguments, the file or the environment (exactly one of the first two)."""
     given, path = getattr(args, "url", None), getattr(args, "url_file", None)

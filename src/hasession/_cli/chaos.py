@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._common import described
+from ._common import described, hold_budget_argument
 
 if TYPE_CHECKING:
     from ..testing.chaos import Report
@@ -43,9 +43,7 @@ def add_parser(sub: Any) -> None:
         "--seed", type=int, default=None, metavar="N", help="draws the schedule (None: random)"
     )
     parser.add_argument("--users", type=int, default=8, metavar="N", help="simulated users")
-    parser.add_argument(
-        "--hold-budget", type=float, default=10.0, metavar="SECONDS", help="the store's hold budget"
-    )
+    hold_budget_argument(parser, "the store's hold budget")
     parser.add_argument("--schedule", type=Path, default=None, help="replay a schedule saved as JSON")
     parser.add_argument("--report", type=Path, default=None, help="write the report here (.json: as JSON)")
     parser.add_argument(

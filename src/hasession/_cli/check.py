@@ -17,10 +17,9 @@ from typing import Any
 import redis
 
 from .._check import SEVERITIES, Deployment, Finding, NodeFacts, SentinelFacts, check
-from .._config import RetryPolicy
 from .._topology import Address, Cluster, ConnectionOptions, Sentinel, Standalone, Topology
 from .._url import parse_url
-from ._common import described, resolve_url, url_arguments
+from ._common import described, hold_budget_argument, resolve_url, url_arguments
 from ._nodes import ERRORS, client, cluster_addresses, command
 
 __all__ = ["add_parser", "gather", "run"]
@@ -50,13 +49,7 @@ def add_parser(sub: Any) -> None:
     )
     url_arguments(parser, "the deployment, e.g. redis+sentinel://h1:26379,h2:26379/mymaster")
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
-    parser.add_argument(
-        "--hold-budget",
-        type=float,
-        default=RetryPolicy().hold_budget,
-        metavar="SECONDS",
-        help="the RetryPolicy hold_budget your application uses",
-    )
+    hold_budget_argument(parser, "the RetryPolicy hold_budget your application uses")
     parser.add_argument("--strict", action="store_true", help="exit non-zero on warnings too")
     parser.set_defaults(func=run)
 

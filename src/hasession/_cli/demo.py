@@ -21,7 +21,7 @@ from typing import Any
 
 from .. import AsyncSessionStore, InsecureCookieWarning, SessionStore
 from ..testing import HarnessError, SentinelTopology
-from ._common import CLI_EXTRA, CommandError, described, require_extra
+from ._common import CLI_EXTRA, CommandError, described, hold_budget_argument, require_extra
 from ._live import LiveView
 from ._report import Run, render_html, summary
 from ._users import Board, Outcome, Phase, Tally, run_users
@@ -50,13 +50,7 @@ def add_parser(sub: Any) -> None:
         metavar="MS",
         help="Sentinel's down-after-milliseconds: how long a master must be unreachable to be failed over",
     )
-    parser.add_argument(
-        "--hold-budget",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        help="how long a request may be held through a failover",
-    )
+    hold_budget_argument(parser, "how long a request may be held through a failover")
     parser.add_argument(
         "--skip-baseline", action="store_true", help="only run the hasession app, not the typical store"
     )

@@ -19,7 +19,7 @@ from .. import RetryPolicy, SessionPolicy, SessionStore, StoreError
 from .._commands import Batch, Call, Eval, Flow
 from .._scripts import CANARY
 from .._topology import Sentinel
-from ._common import CommandError, described, resolve_url, sentinel_url, url_arguments
+from ._common import CommandError, described, hold_budget_argument, resolve_url, sentinel_url, url_arguments
 from ._report import Run, render_html
 from ._users import Board, Outcome, Phase, run_users
 
@@ -58,13 +58,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--yes", action="store_true", help="confirm that the drill may move the master of this deployment"
     )
-    parser.add_argument(
-        "--hold-budget",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        help="how long a request may be held through a failover",
-    )
+    hold_budget_argument(parser, "how long a request may be held through a failover")
     parser.add_argument("--report", type=Path, metavar="FILE", help="write a self-contained HTML report")
     parser.set_defaults(func=run)
 
