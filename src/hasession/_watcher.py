@@ -45,17 +45,18 @@ class Watchers:
     """
 
     def __init__(self, topology: Sentinel, router: SentinelRouter, guard: Any, wake: Callable[[], None]):
-        self._topology, self._router, self._guard, self._wake = topology, router, guard, wake
-        self._stop = threading.Event()
+        self.topology, self.router, self._guard, self._wake = topology, router, guard, wake
+        #: Set when the store closes: every watcher ends within about half a second.
+        self.stopping = threading.Event()
         self._started: dict[Address, SentinelWatcher] = {}
         self._lock = threading.Lock()
 
     def ensure(self) -> None:
         """Start a watcher for every Sentinel the router knows and none watches yet."""
         with self._guard:
-            sentinels = self._router.sentinels
+            sentinels = self.router.sentinels
         with self._lock:
-            if self._stop.is_set():
+            if self.stopping.is_set():
                 return
             for address in sentinels:
                 if address not in self._started:
@@ -64,7 +65,7 @@ class Watchers:
 
     def stop(self) -> None:
         """Ask every watcher to stop (they do within about half a second)."""
-        self._stop.set()
+        self.stopping.set()
 
     def join(self, timeout: float = 5.0) -> None:
         """Wait for the stopped watchers to end."""
@@ -77,17 +78,17 @@ class Watchers:
 
     def heard(self, event: Event) -> None:
         with self._guard:
-            self._router.apply(event, time.monotonic())
+            self.router.apply(event, time.monotonic())
         self._wake()
 
     def heard_master(self, sentinel: Address, reply: object, asked_at: float) -> None:
         """A Sentinel's ``SENTINEL MASTER`` reply, to a question asked at ``asked_at``."""
         epoch = config_epoch(reply)
         with self._guard:
-            before = self._router.view
-            self._router.heard_epoch(epoch, time.monotonic())
-            newer = self._router.view is not before
-            renewed = self._router.lease and self._router.vouched(sentinel, vouch(reply, asked_at), asked_at)
+            before = self.router.view
+            self.router.heard_epoch(epoch, time.monotonic())
+            newer = self.router.view is not before
+            renewed = self.router.lease and self.router.vouched(sentinel, vouch(reply, asked_at), asked_at)
         if newer:
             log.info("hasession: a Sentinel reports a newer configuration (epoch %d): looking again", epoch)
         if newer or renewed:
@@ -95,7 +96,7 @@ class Watchers:
 
     def learned(self, peers: tuple[Address, ...]) -> None:
         with self._guard:
-            self._router.add_sentinels(peers)
+            self.router.add_sentinels(peers)
         self.ensure()  # Sentinels added since the store started are watched too
 
 
@@ -111,7 +112,7 @@ class SentinelWatcher:
 
     def _run(self) -> None:
         failures = 0
-        stop = self._host._stop
+        stop = self._host.stopping
         while not stop.is_set():
             try:
                 self._follow()
@@ -123,20 +124,20 @@ class SentinelWatcher:
 
     def _follow(self) -> None:
         host = self._host
-        name = host._router.master_name
-        poll = LEASE_POLL if host._router.lease else _POLL_SECONDS
-        pool = sentinel_pool(host._topology, self.address)
+        name = host.router.master_name
+        poll = LEASE_POLL if host.router.lease else _POLL_SECONDS
+        pool = sentinel_pool(host.topology, self.address)
         client: Any = redis.Redis(connection_pool=pool)
         pubsub: Any = client.pubsub(ignore_subscribe_messages=True)
         try:
             host.learned(sentinel_peers(client.execute_command("SENTINEL", "SENTINELS", name)))
             pubsub.psubscribe("*")
             next_ask = 0.0
-            while not host._stop.is_set():
+            while not host.stopping.is_set():
                 if time.monotonic() >= next_ask:  # once per subscription; continuously under a lease
                     asked = time.monotonic()
                     host.heard_master(self.address, client.execute_command("SENTINEL", "MASTER", name), asked)
-                    next_ask = asked + LEASE_POLL if host._router.lease else float("inf")
+                    next_ask = asked + LEASE_POLL if host.router.lease else float("inf")
                 message = pubsub.get_message(timeout=poll)
                 if message is not None and message["type"] == "pmessage":
                     self._on_message(text(message["channel"]), text(message["data"]))
@@ -146,7 +147,7 @@ class SentinelWatcher:
             pool.disconnect()
 
     def _on_message(self, channel: str, data: str) -> None:
-        event = parse_event(channel, data, self._host._router.master_name)
+        event = parse_event(channel, data, self._host.router.master_name)
         if event is not None:
             log.info("hasession: Sentinel event %s %s", channel, data)
             self._host.heard(event)
