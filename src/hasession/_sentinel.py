@@ -14,7 +14,9 @@ States and the rules that move between them (one line per transition in ``_TRANS
     any          -- Switched(old,new) --> UNKNOWN    +promoted-slave / +switch-master: check ROLE on
                                                      ``new`` first; refuse ``old`` for AVOID_SECONDS
                                                      (after a forced failover both say "master").
-    SWITCHING    -- Aborted           --> UNKNOWN    -failover-abort-* / -odown: back to the lookup.
+    SWITCHING    -- Aborted           --> UNKNOWN    -failover-abort-*: back to the lookup. ``-odown`` too,
+                                                     unless a leader was elected: its failover goes on
+                                                     when the master comes back (finding 7).
     UNKNOWN/SW.  -- Found(addr, ep)   --> KNOWN      discovery: Sentinel's answer, then ROLE=master;
                                                      ignored for an address being avoided (a lookup
                                                      that started before the switch was announced),
@@ -26,6 +28,10 @@ States and the rules that move between them (one line per transition in ``_TRANS
                                                      master (a leader that died mid-way).
     SWITCHING    -- (time)            --> (lookup)   after SWITCH_SECONDS without a candidate: ask the
                                                      Sentinels (the leader may have died mid-way).
+
+Discovery never takes a master that a Sentinel that answers is failing over (``failover_in_progress``
+in its ``SENTINEL MASTER``): the others keep naming it, and it keeps answering ``ROLE`` master, until the
+leader's configuration reaches them (docs/chaos/findings.md, finding 7).
 
 Discovery follows Redis's Sentinel client guidelines: the candidate first; then every Sentinel is
 asked, in order, for ``get-master-addr-by-name`` and, in the same round trip, ``SENTINEL MASTER``
@@ -43,7 +49,11 @@ master (``SENTINEL MASTER``) several times a second; a Sentinel that names our m
 down, with no ping outstanding for ``x`` ms, cannot judge it down before ``down-after - x`` ms from
 when we asked. While enough Sentinels vouch for it that fewer than ``quorum`` could have judged it
 down, no failover can have started: the master is the only one. When the lease lapses (this side
-was cut off), operations are held, and fail closed past the hold budget.
+was cut off), operations are held, and fail closed past the hold budget. A failover that started
+while the lease was lapsed (the master stalled) goes on after the master answers again, and the
+Sentinels that do not lead it vouch for the old master until the leader's configuration reaches
+them: so one Sentinel that reports the master ``o_down`` or ``failover_in_progress`` ends the
+lease (the failover is taken as begun), and the master stays refused while it does.
 """
 
 from __future__ import annotations
@@ -90,6 +100,9 @@ class Lost:
 class Begun:
     old: Address
     candidate: Address | None
+    #: A leader was elected (``+elected-leader`` and later steps): the failover goes on even if the
+    #: master comes back (``-odown``); only ``-failover-abort-*`` or its end stop it.
+    committed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +113,8 @@ class Switched:
 
 @dataclass(frozen=True, slots=True)
 class Aborted:
-    pass
+    #: ``-odown``: the master is back, which stops a failover only if no leader was elected yet.
+    soft: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +148,8 @@ class MasterView:
     generation: int = 0
     #: The newest Sentinel configuration epoch seen: a master named under an older one is refused.
     epoch: int = -1
+    #: A leader Sentinel is running the failover we are in (see :attr:`Begun.committed`).
+    committed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +161,8 @@ class Vouch:
     quorum: int
     #: Monotonic time until which this Sentinel cannot have judged the master down (0: it does).
     until: float
+    #: The Sentinel is failing the master over, or a quorum judged it down (``o_down``).
+    failing: bool = False
 
 
 #: Seconds taken off every lease for the time a reply takes to reach us and be read.
@@ -165,7 +183,7 @@ def vouch(reply: object, asked_at: float) -> Vouch | None:
     flags = set(fields.get("flags", "").split(","))
     healthy = not flags & {"s_down", "o_down", "failover_in_progress", "disconnected"}
     until = asked_at + (down_after - pending) / 1000 - LEASE_MARGIN if healthy else 0.0
-    return Vouch(address, epoch, quorum, until)
+    return Vouch(address, epoch, quorum, until, failing=bool(flags & {"o_down", "failover_in_progress"}))
 
 
 def lease_until(vouches: list[Vouch], view: MasterView, sentinels: int) -> float:
@@ -197,6 +215,7 @@ def _begun(v: MasterView, e: Begun, now: float) -> MasterView:
         avoid=e.old,
         avoid_until=now + AVOID_SECONDS,
         since=now,
+        committed=e.committed or (v.committed and v.avoid == e.old),
     )
 
 
@@ -212,11 +231,14 @@ def _switched(v: MasterView, e: Switched, now: float) -> MasterView:
         avoid=avoid,
         avoid_until=now + AVOID_SECONDS,
         since=now,
+        committed=False,
     )
 
 
 def _aborted(v: MasterView, e: Aborted, now: float) -> MasterView:
-    return replace(v, state=State.UNKNOWN, address=None, avoid=None, since=now)
+    if e.soft and v.committed:
+        return v  # the master came back, but a leader is already replacing it
+    return replace(v, state=State.UNKNOWN, address=None, avoid=None, since=now, committed=False)
 
 
 def _found(v: MasterView, e: Found, now: float) -> MasterView:
@@ -235,6 +257,7 @@ def _found(v: MasterView, e: Found, now: float) -> MasterView:
         since=now,
         generation=v.generation + moved,
         epoch=e.epoch if e.reverted else max(v.epoch, e.epoch),
+        committed=False,
     )
 
 
@@ -266,15 +289,15 @@ def transition(view: MasterView, event: Event, now: float) -> MasterView:
 
 # -- Sentinel pub/sub events ------------------------------------------------------------------
 
-_BEGUN = {
-    "+odown",
-    "+try-failover",
+#: Events after which a leader runs the failover to its end (or its ``-failover-abort-*``).
+_COMMITTED = {
     "+elected-leader",
     "+failover-state-select-slave",
     "+selected-slave",
     "+failover-state-send-slaveof-noone",
     "+failover-state-wait-promotion",
 }
+_BEGUN = {"+odown", "+try-failover", *_COMMITTED}
 _ABORTED = {
     "-odown",
     "-failover-abort-not-elected",
@@ -298,12 +321,12 @@ def parse_event(channel: str, data: str, master_name: str) -> Event | None:
         replica, master = _addr(words[2], words[3]), _addr(words[6], words[7])
         if channel == "+promoted-slave":
             return Switched(master, replica)
-        return Begun(master, replica) if channel in _BEGUN else None
+        return Begun(master, replica, channel in _COMMITTED) if channel in _BEGUN else None
     if words[:2] == ["master", master_name] and len(words) >= 4:
         if channel in _BEGUN:
-            return Begun(_addr(words[2], words[3]), None)
+            return Begun(_addr(words[2], words[3]), None, channel in _COMMITTED)
         if channel in _ABORTED:
-            return Aborted()
+            return Aborted(soft=channel == "-odown")
     return None
 
 
@@ -337,13 +360,14 @@ Discovered = tuple[Address, int, int] | tuple[Address, int, int, bool]
 
 def _ask_sentinels(
     sentinels: tuple[Address, ...], name: str
-) -> Flow[tuple[list[Named], bool, StoreMisconfigured | None]]:
+) -> Flow[tuple[list[Named], set[Address], StoreMisconfigured | None]]:
     """Every Sentinel's answer, newest configuration epoch first (then in the Sentinels' order),
-    whether any of them is running a failover of the master, and a configuration fault to raise
-    if no master turns up: every Sentinel that answered does not know ``name`` (Sentinel says so
-    for nothing else, failover or not), or none answered and one refused our TLS or password."""
+    the masters that one of them is failing over, and a configuration fault to raise if no master
+    turns up: every Sentinel that answered does not know ``name`` (Sentinel says so for nothing
+    else, failover or not), or none answered and one refused our TLS or password."""
     named: list[Named] = []
-    busy = answered = False
+    failing: set[Address] = set()
+    answered = False
     unknown = 0
     refused: StoreMisconfigured | None = None
     for i, sentinel in enumerate(sentinels):
@@ -351,9 +375,9 @@ def _ask_sentinels(
         try:
             address, master = yield _ask(sentinel, lookup, ("SENTINEL", "MASTER", name))
             answered = True
-            busy = busy or "failover_in_progress" in _fields(master).get("flags", "")
             if address:
                 named.append((_addr(*(text(p) for p in address)), config_epoch(master), i))  # type: ignore[attr-defined]
+            failing.update(_failing(master))
         except StoreMisconfigured as exc:
             refused = refused or exc
         except StoreError as exc:  # down, frozen, or does not know the name
@@ -368,7 +392,20 @@ def _ask_sentinels(
         )
     elif refused is not None and not answered:
         fault = refused
-    return sorted(named, key=lambda n: (-n[1], n[2])), busy, fault
+    return sorted(named, key=lambda n: (-n[1], n[2])), failing, fault
+
+
+def _failing(reply: object) -> tuple[Address, ...]:
+    """The master a ``SENTINEL MASTER`` reply shows being failed over, if any. Its ``ip`` and
+    ``port`` are the old master's until the failover ends (while the leader reconfigures the
+    replicas, ``get-master-addr-by-name`` already names the promoted one)."""
+    fields = _fields(reply)
+    if "failover_in_progress" not in fields.get("flags", "").split(","):
+        return ()
+    try:
+        return (Address(fields["ip"], int(fields["port"])),)
+    except (KeyError, ValueError):
+        return ()
 
 
 #: Sentinel's error for ``SENTINEL MASTER <name>`` when it monitors no such master.
@@ -399,10 +436,12 @@ def discover(
     avoid = view.avoid if now < view.avoid_until else None
     if view.hint is not None and view.hint != avoid and (yield from _is_master(view.hint)):
         return view.hint, -1, -1
-    named, busy, fault = yield from _ask_sentinels(sentinels, name)
-    tried: set[Address] = set()
-    abandoned = not busy and _abandoned(named, view.epoch, len(sentinels))
-    reverted = abandoned or (not busy and _reverted(named, avoid, len(sentinels)))
+    named, failing, fault = yield from _ask_sentinels(sentinels, name)
+    # a master being failed over is never taken: the Sentinels that are not leading the failover
+    # name it, and it answers ROLE master, until the leader's new configuration reaches them
+    tried: set[Address] = set(failing)
+    abandoned = not failing and _abandoned(named, view.epoch, len(sentinels))
+    reverted = abandoned or (not failing and _reverted(named, avoid, len(sentinels)))
     floor = named[0][1] if abandoned else view.epoch
     for address, epoch, index in named:
         if (address == avoid and not reverted) or address in tried or epoch < floor:
@@ -523,6 +562,17 @@ class SentinelRouter(Router):
             self._vouches.pop(sentinel, None)
         else:
             self._vouches[sentinel] = found
+        view = self.view
+        if (
+            found is not None
+            and found.failing
+            and view.state is State.KNOWN
+            and found.address == view.address
+        ):
+            # a quorum judged our master down, or a Sentinel is failing it over (events we missed):
+            # the others may vouch for it again once it answers, but its replacement goes on
+            self.apply(Begun(found.address, None), now)
+            return True
         self._lease_until = lease_until(list(self._vouches.values()), self.view, len(self.sentinels))
         if now >= self._lease_until and self._vouched_elsewhere(now):
             # the Sentinels agree on another master (e.g. a failover whose leader died was undone,

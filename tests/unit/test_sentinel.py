@@ -164,14 +164,14 @@ EVENTS: list[tuple[str, str, Event | None]] = [
     ("+switch-master", f"{NAME} {M1.host} {M1.port} {R1.host} {R1.port}", Switched(M1, R1)),
     ("+switch-master", f"{NAME} ::1 6379 ::2 6380", Switched(Address("::1", 6379), Address("::2", 6380))),
     ("+promoted-slave", SLAVE, Switched(M1, R1)),
-    ("+selected-slave", SLAVE, Begun(M1, R1)),
-    ("+failover-state-send-slaveof-noone", SLAVE, Begun(M1, R1)),
-    ("+failover-state-wait-promotion", SLAVE, Begun(M1, R1)),
+    ("+selected-slave", SLAVE, Begun(M1, R1, committed=True)),
+    ("+failover-state-send-slaveof-noone", SLAVE, Begun(M1, R1, committed=True)),
+    ("+failover-state-wait-promotion", SLAVE, Begun(M1, R1, committed=True)),
     ("+odown", f"{MASTER} #quorum 2/2", Begun(M1, None)),
     ("+try-failover", MASTER, Begun(M1, None)),
-    ("+elected-leader", MASTER, Begun(M1, None)),
-    ("+failover-state-select-slave", MASTER, Begun(M1, None)),
-    ("-odown", MASTER, Aborted()),
+    ("+elected-leader", MASTER, Begun(M1, None, committed=True)),
+    ("+failover-state-select-slave", MASTER, Begun(M1, None, committed=True)),
+    ("-odown", MASTER, Aborted(soft=True)),
     ("-failover-abort-not-elected", MASTER, Aborted()),
     ("-failover-abort-no-good-slave", MASTER, Aborted()),
     ("-failover-abort-slave-timeout", MASTER, Aborted()),
@@ -238,6 +238,7 @@ def run(flow: Flow[Any], answers: Answers) -> tuple[list[tuple[Address, tuple[An
         elif len(batch.commands) == 2:  # get-master-addr-by-name, then SENTINEL MASTER
             address, epoch, *flags = answer if isinstance(answer, tuple) else (answer, 0)
             state = [b"name", NAME.encode(), b"config-epoch", str(epoch).encode()]
+            state += [b"ip", address[0], b"port", address[1]] if address else []
             state += [b"flags", ",".join(["master", *flags]).encode()]
             value, error = [address, state], None
         else:
