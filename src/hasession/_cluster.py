@@ -92,6 +92,13 @@ class ClusterRouter(Router):
         if isinstance(error, StoreUnavailable):
             self._fresh, self._suspect = False, address
 
+    def suspect(self, route: str, now: float) -> None:
+        owner = self._owner[key_slot(route.encode())]
+        self._fresh = False
+        if owner is not None:
+            self._suspect = owner
+            self._dropped.append(owner)
+
     def discovered(self, result: object, now: float) -> None:
         if result is None:
             seeds = ", ".join(map(str, self.seeds))

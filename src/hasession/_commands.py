@@ -106,6 +106,9 @@ class Batch:
     fallback: Batch | None = None
     #: This batch is such a twin: its replies come back wrapped in :class:`Degraded`.
     degraded: bool = False
+    #: The node that answered this batch's previous try served stale data (the version fence,
+    #: ``_fence.py``): the router forgets it and its connections are dropped before this one is sent.
+    refresh: bool = False
 
     def wire(self, *, by_sha: bool = True) -> list[tuple[Arg, ...]]:
         """The commands as argument tuples, with the ``WAIT`` appended when asked."""

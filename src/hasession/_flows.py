@@ -7,7 +7,7 @@ run the batches, and retry a batch whose outcome is unknown (every batch is idem
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import orjson
@@ -22,6 +22,7 @@ from ._exceptions import (
     StoreResponseError,
     UndecodableSession,
 )
+from ._fence import VersionFence
 from ._ids import IdCodec, SessionId
 from ._keys import KeySchema
 from ._results import KEEP, SaveResult, SessionInfo
@@ -58,6 +59,8 @@ class SessionFlows:
     codec: Codec
     policy: SessionPolicy
     durability: DurabilityPolicy
+    #: The versions this process acknowledged: a load never goes back before them (``_fence.py``).
+    fence: VersionFence = field(default_factory=VersionFence)
 
     # -- batches -----------------------------------------------------------------------------
 
@@ -75,6 +78,7 @@ class SessionFlows:
     def load(self, sid: SessionId, now_ms: int) -> Flow[StoredSession | None]:
         """Read a session and refresh its sliding TTL when due, in one round trip."""
         key, p = self.keys.data(sid), self.policy
+        floor = self.fence.floor(key)  # before the read: a save acknowledged meanwhile may be missing
         fenced = self.durability.mode == "replicated"
         script = Eval(
             LOAD_FENCED if fenced else LOAD, (key,), (now_ms, p.idle_timeout * 1000, p.touch_interval * 1000)
@@ -89,6 +93,26 @@ class SessionFlows:
             return None
         stored.degraded = degraded
         stored.touched = stored.touched and not degraded  # a replica refreshed no TTL
+        if stored.version != floor and not degraded:
+            return (yield from self._fenced(sid, key, script, stored, floor, now_ms))
+        return stored
+
+    def _fenced(
+        self, sid: SessionId, key: str, script: Eval, stored: StoredSession, floor: int, now_ms: int
+    ) -> Flow[StoredSession | None]:
+        """Remember a newer version; read an older one again from the master found anew (see
+        ``_fence.py``), and take what it serves."""
+        if stored.version < floor:
+            self.fence.stale()
+            (reply,) = yield Batch((script,), route=key, refresh=True)
+            again = None if not reply else self._decode_or_none(sid, reply, now_ms)
+            if again is None or again.expires_ms <= now_ms:
+                self.fence.forget(key)
+                return None
+            stored = again
+            if stored.version < floor:
+                self.fence.lost(key, self.keys.public_id(sid), stored.version, floor)
+        self.fence.saw(key, stored.version)
         return stored
 
     def save(self, session: SessionState, now_ms: int, rid: str) -> Flow[SaveResult]:
@@ -110,6 +134,7 @@ class SessionFlows:
         """Destroy a session by its public id (and drop it from its user's index)."""
         key = self.keys.data_for_public(public_id)
         (deleted,) = yield self.write(key, Eval(DESTROY, (key,), (self.policy.tombstone_ttl * 1000,)))
+        self.fence.forget(key)
         if user_id is not None:
             index = self.keys.user_index(self.ids.hash_user(user_id))
             yield self.write(index, Call(("ZREM", index, public_id)))
@@ -162,6 +187,7 @@ class SessionFlows:
             if status[0] != "COLLISION":
                 break
         yield from self._index(session, sid, None, expires, now_ms)
+        self.fence.saw(self.keys.data(sid), int(status[1]))
         session.commit(
             sid, version=int(status[1]), written=delta.plain, created_ms=now_ms, expires_ms=expires
         )
@@ -177,6 +203,7 @@ class SessionFlows:
         if session.user_changed:
             yield from self._index(session, sid, None, session.stored.expires_ms, now_ms)  # type: ignore[union-attr]
         result = self._kept(session, sid, wrote=True)
+        self.fence.saw(self.keys.data(sid), int(status[1]))
         session.commit(sid, version=int(status[1]), written=delta.plain)
         return result
 
@@ -193,6 +220,8 @@ class SessionFlows:
         if status[0] != "OK":
             return self._vanished(session, status)
         yield from self._index(session, new, self.keys.public_id(old), session.stored.expires_ms, now_ms)  # type: ignore[union-attr]
+        self.fence.forget(old_key)
+        self.fence.saw(keys[1], int(status[1]))
         session.commit(new, version=int(status[1]), written=delta.plain)
         return self._set(new)
 

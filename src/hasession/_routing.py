@@ -138,6 +138,10 @@ class Router:
     def discovered(self, result: object, now: float) -> None:
         """A discovery flow returned ``result``."""
 
+    def suspect(self, route: str, now: float) -> None:
+        """The node that serves ``route`` answered with stale data: look for the right one again,
+        and list it in :meth:`stale` (its connections are dropped)."""
+
     def stale(self) -> tuple[Address, ...]:
         """Addresses whose pooled connections must be dropped now (and forget them)."""
         return ()
@@ -148,9 +152,17 @@ class StandaloneRouter(Router):
 
     def __init__(self, address: Address) -> None:
         self._send = Send(address)
+        self._dropped: tuple[Address, ...] = ()
 
     def plan(self, batch: Batch, now: float) -> Plan:
         return self._send
+
+    def suspect(self, route: str, now: float) -> None:
+        self._dropped = (self._send.address,)  # one node: a new connection may reach another (a VIP)
+
+    def stale(self) -> tuple[Address, ...]:
+        dropped, self._dropped = self._dropped, ()
+        return dropped
 
 
 def role_of(reply: object) -> str:

@@ -600,6 +600,10 @@ class SentinelRouter(Router):
         if isinstance(error, StoreUnavailable) and not _harmless(error):
             self.apply(Lost(address), now)
 
+    def suspect(self, route: str, now: float) -> None:
+        if self.view.state is State.KNOWN and self.view.address is not None:
+            self.apply(Lost(self.view.address), now)
+
     def discovered(self, result: object, now: float) -> None:
         if result is None:
             if self.view.state is State.SWITCHING:

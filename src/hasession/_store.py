@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 from ._codec import Codec
 from ._config import DurabilityPolicy, RetryPolicy, Secret, SessionPolicy
 from ._exceptions import ConfigurationError
+from ._fence import VersionFence
 from ._flows import SessionFlows
 from ._ids import IdCodec
 from ._keys import KeySchema
@@ -149,6 +150,12 @@ class Stats:
     replica_loads: int = 0
     #: Cluster ``MOVED`` and ``ASK`` redirections followed.
     redirects: int = 0
+    #: Loads that read a session older than this store had acknowledged (a stale node); each was
+    #: read again after looking for the master anew (``hasession/_fence.py``).
+    stale_loads: int = 0
+    #: Of those, loads whose master still served the older version: acknowledged writes lost (a
+    #: failover in ``async`` durability); taken and logged as a warning.
+    lost_versions: int = 0
 
     def snapshot(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -191,6 +198,7 @@ class StoreBase:
             codec=Codec(config.encryption_keys),
             policy=config.session,
             durability=config.durability,
+            fence=VersionFence(self.stats),
         )
         self._router = make_router(config)
         #: The canary token last seen. It is checked at start, after every recovery, and every

@@ -35,6 +35,8 @@ _HELP = {
     "unavailable": "Operations that failed with StoreUnavailable (503s)",
     "shed": "Operations refused because too many were held",
     "data_resets": "Times Redis was found empty after holding data",
+    "stale_loads": "Loads that read an older session version than acknowledged, read again",
+    "lost_versions": "Loads whose master still served an older version: acknowledged writes lost",
     "hold_seconds": "Seconds spent holding operations",
     "max_hold_seconds": "Longest hold so far",
 }

@@ -219,6 +219,8 @@ class AsyncSessionStore(SentinelOps, StoreBase):
             self._canary_next = 0.0
 
     async def _execute(self, batch: Batch, retry: RetryState) -> tuple[list[Reply], RetryState]:
+        if batch.refresh:  # the version fence (hasession/_fence.py): the last answer was stale
+            await self._forget_node(batch.route)
         held_since: float | None = None
         fallback = batch.fallback if self.config.degraded_reads is not None else None
         try:
@@ -277,6 +279,12 @@ class AsyncSessionStore(SentinelOps, StoreBase):
             return retry  # the router already knows where to go
         await sleep(delay)
         return retry
+
+    async def _forget_node(self, route: str) -> None:
+        with self._guard:
+            self._router.suspect(route, time.monotonic())
+            stale = self._router.stale()
+        await self._drop(stale)
 
     async def _discover(self, plan: Discover[object]) -> None:
         result = await self._run_targeted(plan.flow)

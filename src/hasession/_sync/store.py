@@ -212,6 +212,8 @@ class SessionStore(SentinelOps, StoreBase):
             self._canary_next = 0.0
 
     def _execute(self, batch: Batch, retry: RetryState) -> tuple[list[Reply], RetryState]:
+        if batch.refresh:  # the version fence (hasession/_fence.py): the last answer was stale
+            self._forget_node(batch.route)
         held_since: float | None = None
         fallback = batch.fallback if self.config.degraded_reads is not None else None
         try:
@@ -268,6 +270,12 @@ class SessionStore(SentinelOps, StoreBase):
             return retry  # the router already knows where to go
         sleep(delay)
         return retry
+
+    def _forget_node(self, route: str) -> None:
+        with self._guard:
+            self._router.suspect(route, time.monotonic())
+            stale = self._router.stale()
+        self._drop(stale)
 
     def _discover(self, plan: Discover[object]) -> None:
         result = self._run_targeted(plan.flow)
