@@ -93,25 +93,25 @@ class SessionFlows:
             return None
         stored.degraded = degraded
         stored.touched = stored.touched and not degraded  # a replica refreshed no TTL
-        if stored.version != floor and not degraded:
-            return (yield from self._fenced(sid, key, script, stored, floor, now_ms))
+        if stored.version != floor and not degraded:  # the version fence (_fence.py)
+            if stored.version < floor:
+                return (yield from self._reread(sid, key, script, floor, now_ms))
+            self.fence.saw(key, stored.version)
         return stored
 
-    def _fenced(
-        self, sid: SessionId, key: str, script: Eval, stored: StoredSession, floor: int, now_ms: int
+    def _reread(
+        self, sid: SessionId, key: str, script: Eval, floor: int, now_ms: int
     ) -> Flow[StoredSession | None]:
-        """Remember a newer version; read an older one again from the master found anew (see
-        ``_fence.py``), and take what it serves."""
+        """A load read a version older than ``floor`` from a stale node: read it again once the
+        driver has forgotten that node, and take what the master found then serves."""
+        self.fence.stale()
+        (reply,) = yield Batch((script,), route=key, refresh=True)
+        stored = None if not reply else self._decode_or_none(sid, reply, now_ms)
+        if stored is None or stored.expires_ms <= now_ms:
+            self.fence.forget(key)
+            return None
         if stored.version < floor:
-            self.fence.stale()
-            (reply,) = yield Batch((script,), route=key, refresh=True)
-            again = None if not reply else self._decode_or_none(sid, reply, now_ms)
-            if again is None or again.expires_ms <= now_ms:
-                self.fence.forget(key)
-                return None
-            stored = again
-            if stored.version < floor:
-                self.fence.lost(key, self.keys.public_id(sid), stored.version, floor)
+            self.fence.lost(key, self.keys.public_id(sid), stored.version, floor)
         self.fence.saw(key, stored.version)
         return stored
 
