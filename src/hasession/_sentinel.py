@@ -257,7 +257,7 @@ def _found(v: MasterView, e: Found, now: float) -> MasterView:
         since=now,
         generation=v.generation + moved,
         epoch=e.epoch if e.reverted else max(v.epoch, e.epoch),
-        committed=False,
+        committed=v.committed and not e.reverted,  # kept with the master we avoid
     )
 
 

@@ -164,3 +164,15 @@ def test_a_sentinel_failing_our_master_over_ends_its_lease() -> None:
     assert router.view.avoid == M
     router.vouched(S2, vouch(sentinel_master(M, 1), NOW + 0.1), NOW + 0.1)
     assert isinstance(router.plan(GET, NOW + 0.1), Hold)
+
+
+def test_the_failover_stays_committed_through_a_move_to_its_candidate() -> None:
+    """Finding 7's run: the store moved to the candidate (it answered ROLE master), a watcher sent it
+    back to discovery (a Sentinel reported a newer epoch than the store knew), then ``-odown``: the
+    old master stays avoided."""
+    router = stalled_router()
+    router.discovered((R, -1, -1), NOW + 0.1)  # the hint, probed first
+    router.heard_epoch(2, NOW + 0.2)  # newer than the store's 1: look again
+    assert router.view.state is State.UNKNOWN
+    router.apply(Aborted(soft=True), NOW + 0.3)
+    assert router.view.avoid == M
