@@ -191,6 +191,7 @@ class StoreBase:
             codec=Codec(config.encryption_keys),
             policy=config.session,
             durability=config.durability,
+            degraded_reads=config.degraded_reads is not None,
         )
         self._router = make_router(config)
         #: The canary token last seen. It is checked at start, after every recovery, and every

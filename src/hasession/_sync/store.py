@@ -34,7 +34,7 @@ from .._sentinel import SentinelRouter, replica_read
 from .._session import Session, state_of
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
 from .._topology import Address, ConnectionOptions, Sentinel, Standalone
-from .._transport import LEAN, Pool, check_hello, decode, io_errors, settings
+from .._transport import IO_ERRORS, LEAN, Pool, check_hello, decode, io_error, io_errors, settings
 from .._watcher import Watchers
 from ._compat import (
     Connection,
@@ -424,8 +424,10 @@ class SessionStore(SentinelOps, StoreBase):
         address = pool.settings.address
         packed = pack([("PING", nonce), *commands])
         wait = pool.settings.read_timeout if timeout is None else timeout
-        with io_errors(address):
+        try:
             raw = conn.roundtrip(packed, len(commands) + 1, wait)
+        except IO_ERRORS as exc:
+            raise io_error(address, exc) from exc
         return _echoed(decode(raw, address), nonce, address)
 
     def _open(self, pool: Pool[LeanConnection]) -> LeanConnection:
