@@ -6,7 +6,7 @@ The drivers (``_async/store.py`` and its generated twin ``_sync/store.py``) only
 from __future__ import annotations
 
 import logging
-import secrets
+import random
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -230,4 +230,7 @@ class StoreBase:
 
     @staticmethod
     def _request_id() -> str:
-        return secrets.token_hex(8)
+        """A fresh id for one save, which makes its retries idempotent: unique, not secret (nobody
+        can send one), so ``random``'s generator (seeded from the OS, and again in a forked child)
+        rather than a system call per save."""
+        return f"{random.getrandbits(64):016x}"

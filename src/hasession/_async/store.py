@@ -159,10 +159,14 @@ class AsyncSessionStore(SentinelOps, StoreBase):
     # -- the driver ----------------------------------------------------------------------------
 
     async def _run(self, flow: Flow[T], budget: float | None = None) -> T:
+        self.stats.operations += 1
+        try:
+            batch = next(flow)  # the pure part first: an untouched save ends here, with no batch
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
         if not self._watching:
             self._start_watchers()
-        self.stats.operations += 1
-        retry = RetryState.start(self.config.retry, time.monotonic(), budget)
+        began, retry = time.monotonic(), None  # the retry state is made on the first routed batch
 
         async def send(batch: Batch) -> list[Reply]:
             nonlocal retry
@@ -170,22 +174,29 @@ class AsyncSessionStore(SentinelOps, StoreBase):
                 await self._check_canary()
             if batch.node is not None:
                 return await self._send(batch.node, batch)
-            replies, retry = await self._execute(batch, retry)
+            replies, retry = await self._execute(
+                batch, retry or RetryState.start(self.config.retry, began, budget)
+            )
             return replies
 
-        return await self._drive(flow, send)
+        return await self._drive(flow, send, batch)
 
     @staticmethod
-    async def _drive(flow: Flow[T], send: Callable[[Batch], Awaitable[list[Reply]]]) -> T:
-        """Feed a flow its replies. A batch aimed at one node (discovery) fails into the flow,
-        which moves on to the next node; any other failure ends the operation."""
+    async def _drive(
+        flow: Flow[T], send: Callable[[Batch], Awaitable[list[Reply]]], batch: Batch | None = None
+    ) -> T:
+        """Feed a flow its replies (from ``batch``, its first one, when the caller took it already).
+
+        A batch aimed at one node (discovery) fails into the flow, which moves on to the next node;
+        any other failure ends the operation."""
         value: list[Reply] | None = None
         error: StoreError | None = None
         while True:
-            try:
-                batch = flow.throw(error) if error is not None else flow.send(value)  # type: ignore[arg-type]
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+            if batch is None:
+                try:
+                    batch = flow.throw(error) if error is not None else flow.send(value)  # type: ignore[arg-type]
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
             value, error = None, None
             try:
                 value = await send(batch)
@@ -193,6 +204,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
                 if batch.node is None:
                     raise
                 error = exc
+            batch = None
 
     def _start_watchers(self) -> None:
         """Follow Sentinel's events in threads (first use; needs the running loop, for the wake-ups)."""
