@@ -12,7 +12,6 @@ reply leaves its connection usable: every reply of the batch was read.
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import threading
@@ -37,7 +36,6 @@ from ._topology import Address, ConnectionOptions
 
 __all__ = [
     "IO_ERRORS",
-    "LEAN",
     "Link",
     "Pool",
     "Settings",
@@ -48,10 +46,6 @@ __all__ = [
     "keepalive",
     "settings",
 ]
-
-#: Whether the stores use this transport (the default) or redis-py's pools, kept for one release
-#: behind ``HASESSION_TRANSPORT=redis-py`` to compare the two (private: not a supported setting).
-LEAN = os.environ.get("HASESSION_TRANSPORT") != "redis-py"
 
 _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
 # Error replies that mean the credentials are wrong or missing: misconfiguration, never retried

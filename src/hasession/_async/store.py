@@ -14,22 +14,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError, ResponseError
-from redis.retry import Retry
-
 from .._commands import Batch, Flow, Reply, pack
 from .._exceptions import (
     FailoverInProgress,
     MasterNotFound,
     NotReplicated,
-    StoreConnectionError,
     StoreError,
     StoreMisconfigured,
     StoreProtocolError,
     StoreUnavailable,
 )
-from .._redis import connection_kwargs, map_redis_errors, reply_error
 from .._results import SaveResult, SessionInfo
 from .._retry import RetryState
 from .._routing import Discover, Hold, NoScript, Redirected
@@ -37,23 +31,10 @@ from .._sentinel import SentinelRouter, replica_read
 from .._session import Session, state_of
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
 from .._topology import Address, ConnectionOptions, Sentinel, Standalone
-from .._transport import IO_ERRORS, LEAN, Pool, check_hello, decode, io_error, io_errors, settings
+from .._transport import IO_ERRORS, Pool, check_hello, decode, io_error, io_errors, settings
 from .._watcher import Watchers
-from ._compat import (
-    Connection,
-    ConnectionPool,
-    Guard,
-    Signal,
-    SSLConnection,
-    UnixDomainSocketConnection,
-    from_thread,
-    lazy,
-    read_reply,
-    run_blocking,
-    sleep,
-)
-from ._connection import Connection as LeanConnection
-from ._connection import connect
+from ._compat import Guard, Signal, from_thread, lazy, run_blocking, sleep
+from ._connection import Connection, connect
 from ._sentinel_ops import SentinelOps
 
 if TYPE_CHECKING:
@@ -76,8 +57,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
 
     def __init__(self, config: StoreConfig) -> None:
         super().__init__(config)
-        # redis-py's pools and connections are untyped: they stay ``Any`` inside this module.
-        self._pools: dict[Address, Any] = {}
+        self._pools: dict[Address, Pool[Connection]] = {}
         self._guard = Guard()
         self._news = Signal()
         self._held = 0
@@ -85,7 +65,6 @@ class AsyncSessionStore(SentinelOps, StoreBase):
         self._watching = False  # watchers started, or not needed
         self._closed = False
         self._nonces = itertools.count()
-        self._lean = LEAN  # our own transport (hasession/_transport.py) instead of redis-py's pools
 
     @classmethod
     def from_url(cls, url: str, **options: Unpack[StoreOptions]) -> AsyncSessionStore:
@@ -147,7 +126,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
             self._watchers.stop()
             await run_blocking(self._watchers.join)
         for pool in list(self._pools.values()):
-            await _close(pool, inuse=False)
+            pool.close()
         self._pools.clear()
 
     async def __aenter__(self) -> AsyncSessionStore:
@@ -358,71 +337,11 @@ class AsyncSessionStore(SentinelOps, StoreBase):
             return await self._send(exc.address, dataclasses.replace(batch, asking=True))
 
     async def _send(self, address: Address, batch: Batch) -> list[Reply]:
-        if self._lean:
-            return await self._send_lean(address, batch)
-        pool: Any = self._pool(address)
-        try:
-            with map_redis_errors(address):
-                conn = await pool.get_connection()
-        except (TypeError, ValueError, AttributeError) as exc:
-            self._raise_if_closed_under_us(address, pool, exc)
-            raise
-        try:
-            try:
-                return batch.settle(await self._roundtrip(conn, address, batch.wire(), batch.timeout))
-            except NoScript:  # script cache emptied (failover, restart): send the source once
-                return batch.settle(
-                    await self._roundtrip(conn, address, batch.wire(by_sha=False), batch.timeout)
-                )
-        except (StoreError, RedisError, OSError) as exc:
-            if not _reply_level(exc):
-                await conn.disconnect()
-            raise
-        except (TypeError, ValueError, AttributeError) as exc:
-            self._raise_if_closed_under_us(address, pool, exc)
-            raise
-        except BaseException:  # cancelled mid-reply: the connection state is unknown
-            await conn.disconnect()
-            raise
-        finally:
-            await pool.release(conn)
+        """Send a batch on a pooled connection to ``address`` and settle its replies.
 
-    def _raise_if_closed_under_us(self, address: Address, pool: Any, exc: Exception) -> None:
-        """Raise a lost connection for a redis-py internal error on a connection we closed.
-
-        When its master is replaced we close every connection to it, including ones another
-        thread or task is using; redis-py then fails on the dead socket in odd ways (``TypeError``
-        from ``select``). That is a lost connection, retried like one. Otherwise it is a bug: the
-        caller re-raises ``exc`` itself (never as its own ``__cause__``).
-        """
-        if self._pools.get(address) is not pool:
-            raise StoreConnectionError(f"{address}: connection closed by a master switch") from exc
-
-    async def _roundtrip(
-        self, conn: Any, address: Address, commands: list[Any], timeout: float | None
-    ) -> list[Reply]:
-        """Send ``commands`` and read their replies, behind a ``PING`` of a fresh nonce (Sentinels
-        know no ``ECHO``).
-
-        The nonce proves the replies answer these commands: a reply left on the connection by an
-        earlier command (a bug, or a read that was cut short) is caught, never handed on.
-        """
-        self.stats.round_trips += 1
-        nonce = b"%d" % next(self._nonces)
-        replies: list[Reply] = []
-        with map_redis_errors(address):
-            await conn.send_packed_command([pack([("PING", nonce), *commands])], check_health=False)
-            for _ in range(len(commands) + 1):  # every reply is read, errors too: nothing left unread
-                try:
-                    replies.append(await read_reply(conn, timeout))
-                except ResponseError as exc:
-                    replies.append(reply_error(exc))
-        return _echoed(replies, nonce, address)
-
-    async def _send_lean(self, address: Address, batch: Batch) -> list[Reply]:
-        """:meth:`_send` on our own transport: a connection goes back to its pool only when every
-        reply of the batch was read (error replies included); otherwise it is closed."""
-        pool = self._lean_pool(address)
+        A connection goes back to its pool only when every reply of the batch was read (error
+        replies included); otherwise it is closed (hasession/_transport.py)."""
+        pool = self._pools.get(address) or self._pool(address)
         conn = pool.take() or await self._open(pool)
         healthy = False
         try:
@@ -441,9 +360,14 @@ class AsyncSessionStore(SentinelOps, StoreBase):
             pool.release(conn, healthy)  # a connection lost meanwhile is skipped by the next take()
 
     async def _exchange(
-        self, conn: LeanConnection, pool: Pool[LeanConnection], commands: list[Any], timeout: float | None
+        self, conn: Connection, pool: Pool[Connection], commands: list[Any], timeout: float | None
     ) -> list[Reply]:
-        """:meth:`_roundtrip` on our own transport (the same ``PING`` nonce check)."""
+        """Send ``commands`` and read their replies, behind a ``PING`` of a fresh nonce (Sentinels
+        know no ``ECHO``).
+
+        The nonce proves the replies answer these commands: a reply left on the connection by an
+        earlier command (a bug, or a read that was cut short) is caught, never handed on.
+        """
         self.stats.round_trips += 1
         nonce = b"%d" % next(self._nonces)
         address = pool.settings.address
@@ -455,7 +379,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
             raise io_error(address, exc) from exc
         return _echoed(decode(raw, address), nonce, address)
 
-    async def _open(self, pool: Pool[LeanConnection]) -> LeanConnection:
+    async def _open(self, pool: Pool[Connection]) -> Connection:
         """A new connection of ``pool``, authenticated, named and on its db."""
         config, conn = pool.settings, None
         try:
@@ -473,19 +397,13 @@ class AsyncSessionStore(SentinelOps, StoreBase):
         finally:
             pool.opened(conn)
 
-    def _lean_pool(self, address: Address) -> Pool[LeanConnection]:
+    def _pool(self, address: Address) -> Pool[Connection]:
         pool = self._pools.get(address)
         if pool is None:
             options, unix = self._options_for(address)
-            with io_errors(address):  # a TLS file that cannot be read: as redis-py fails on connect
-                fresh = Pool[LeanConnection](settings(options, address, unix))
+            with io_errors(address):  # a TLS file that cannot be read: fails as a connect would
+                fresh = Pool[Connection](settings(options, address, unix))
             pool = self._pools.setdefault(address, fresh)  # atomic: threads racing keep one pool
-        return pool  # type: ignore[no-any-return]
-
-    def _pool(self, address: Address) -> Any:
-        pool = self._pools.get(address)
-        if pool is None:
-            pool = self._pools[address] = self._new_pool(address)
         return pool
 
     def _options_for(self, address: Address) -> tuple[ConnectionOptions, str | None]:
@@ -496,26 +414,12 @@ class AsyncSessionStore(SentinelOps, StoreBase):
             options = topology.sentinel_options
         return options, topology.unix_path if isinstance(topology, Standalone) else None
 
-    def _new_pool(self, address: Address) -> Any:
-        options, unix = self._options_for(address)
-        kwargs = connection_kwargs(options, address, unix)
-        cls = UnixDomainSocketConnection if unix else SSLConnection if options.tls else Connection
-        return ConnectionPool(connection_class=cls, retry=Retry(NoBackoff(), 0), **kwargs)
-
     async def _drop(self, addresses: tuple[Address, ...]) -> None:
         """Close every connection to masters we left (in-flight ones too: they will retry)."""
         for address in addresses:
             pool = self._pools.pop(address, None)
             if pool is not None:
-                await _close(pool, inuse=True)
-
-
-async def _close(pool: Any, *, inuse: bool) -> None:
-    """Close the connections of a pool (ours, or redis-py's)."""
-    if isinstance(pool, Pool):
-        pool.close()
-    else:
-        await pool.disconnect(inuse_connections=inuse)
+                pool.close()
 
 
 def _echoed(replies: list[Reply], nonce: bytes, address: Address) -> list[Reply]:
