@@ -229,7 +229,12 @@ class AsyncSessionStore(SentinelOps, StoreBase):
                         await self._discover(plan)
                         continue
                     address = plan.address
-                    replies = await self._send_following_ask(address, batch)
+                    try:
+                        replies = await self._send(address, batch)
+                    except Redirected as exc:
+                        if not exc.ask:
+                            raise
+                        replies = await self._send_asking(exc, batch)
                     if self._router.lease and not self._router.leased(time.monotonic()):
                         raise FailoverInProgress(f"{address}: the read lease lapsed before the reply came")
                     return replies, retry
@@ -327,14 +332,10 @@ class AsyncSessionStore(SentinelOps, StoreBase):
 
     # -- connections ---------------------------------------------------------------------------
 
-    async def _send_following_ask(self, address: Address, batch: Batch) -> list[Reply]:
-        try:
-            return await self._send(address, batch)
-        except Redirected as exc:
-            if not exc.ask:
-                raise
-            self.stats.redirects += 1
-            return await self._send(exc.address, dataclasses.replace(batch, asking=True))
+    async def _send_asking(self, redirect: Redirected, batch: Batch) -> list[Reply]:
+        """Follow an ``ASK`` (Cluster, a slot being migrated): the batch once, to the new node."""
+        self.stats.redirects += 1
+        return await self._send(redirect.address, dataclasses.replace(batch, asking=True))
 
     async def _send(self, address: Address, batch: Batch) -> list[Reply]:
         """Send a batch on a pooled connection to ``address`` and settle its replies.
