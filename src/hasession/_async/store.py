@@ -138,6 +138,10 @@ class AsyncSessionStore(SentinelOps, StoreBase):
     # -- the driver ----------------------------------------------------------------------------
 
     async def _run(self, flow: Flow[T], budget: float | None = None) -> T:
+        """Run a flow: route each batch (held and retried through a failover), feed it the replies.
+
+        A batch aimed at one node (discovery) fails into the flow, which moves on to the next node;
+        any other failure ends the operation."""
         self.stats.operations += 1
         try:
             batch = next(flow)  # the pure part first: an untouched save ends here, with no batch
@@ -145,45 +149,40 @@ class AsyncSessionStore(SentinelOps, StoreBase):
             return stop.value  # type: ignore[no-any-return]
         if not self._watching:
             self._start_watchers()
-        began, retry = time.monotonic(), None  # the retry state is made on the first routed batch
-
-        async def send(batch: Batch) -> list[Reply]:
-            nonlocal retry
+        began, retry = time.monotonic(), None  # the retry state is made on the first failure
+        while True:
             if self._canary_due():  # only operations that reach Redis: a bad cookie costs no command
                 await self._check_canary()
-            if batch.node is not None:
-                return await self._send(batch.node, batch)
-            replies, retry = await self._execute(
-                batch, retry or RetryState.start(self.config.retry, began, budget)
-            )
-            return replies
-
-        return await self._drive(flow, send, batch)
+            try:
+                if batch.node is None:
+                    replies, retry = await self._execute(batch, retry, began, budget)
+                    batch = flow.send(replies)
+                    continue
+                try:
+                    replies = await self._send(batch.node, batch)
+                except StoreError as exc:
+                    batch = flow.throw(exc)
+                    continue
+                batch = flow.send(replies)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
 
     @staticmethod
-    async def _drive(
-        flow: Flow[T], send: Callable[[Batch], Awaitable[list[Reply]]], batch: Batch | None = None
-    ) -> T:
-        """Feed a flow its replies (from ``batch``, its first one, when the caller took it already).
-
-        A batch aimed at one node (discovery) fails into the flow, which moves on to the next node;
-        any other failure ends the operation."""
+    async def _drive(flow: Flow[T], send: Callable[[Batch], Awaitable[list[Reply]]]) -> T:
+        """Feed a flow whose every batch names its node its replies; a failed batch fails into the
+        flow, which moves on to the next node."""
         value: list[Reply] | None = None
         error: StoreError | None = None
         while True:
-            if batch is None:
-                try:
-                    batch = flow.throw(error) if error is not None else flow.send(value)  # type: ignore[arg-type]
-                except StopIteration as stop:
-                    return stop.value  # type: ignore[no-any-return]
+            try:
+                batch = flow.throw(error) if error is not None else flow.send(value)  # type: ignore[arg-type]
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
             value, error = None, None
             try:
                 value = await send(batch)
             except StoreError as exc:
-                if batch.node is None:
-                    raise
                 error = exc
-            batch = None
 
     def _start_watchers(self) -> None:
         """Follow Sentinel's events in threads (first use; needs the running loop, for the wake-ups)."""
@@ -209,7 +208,11 @@ class AsyncSessionStore(SentinelOps, StoreBase):
             log.debug("hasession: canary check deferred: %r", exc)
             self._canary_next = 0.0
 
-    async def _execute(self, batch: Batch, retry: RetryState) -> tuple[list[Reply], RetryState]:
+    async def _execute(
+        self, batch: Batch, retry: RetryState | None, began: float, budget: float | None
+    ) -> tuple[list[Reply], RetryState | None]:
+        """Send a routed batch, held and retried until the operation's budget (from ``began``) is
+        spent; ``retry``: the operation's failed tries so far (``None``: none yet)."""
         held_since: float | None = None
         fallback = batch.fallback if self.config.degraded_reads is not None else None
         try:
@@ -223,6 +226,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
                         if fallback is not None and (replies := await self._degraded(fallback)):
                             return replies, retry
                         fallback = None
+                        retry = retry or RetryState.start(self.config.retry, began, budget)
                         await self._hold(plan.seconds, retry)
                         continue
                     if isinstance(plan, Discover):
@@ -244,6 +248,7 @@ class AsyncSessionStore(SentinelOps, StoreBase):
                         if replies := await self._degraded(fallback):
                             return replies, retry
                         fallback = None
+                    retry = retry or RetryState.start(self.config.retry, began, budget)
                     retry = await self._failed(exc, address, retry, now)
         except StoreUnavailable:
             self.stats.unavailable += 1
