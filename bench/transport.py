@@ -8,6 +8,10 @@ task or thread, loopback. For a read (open, load, read one key, save unchanged) 
 load, set one key, save), on both drivers, it prints the CPU time (``time.thread_time``) per request of the
 store: the best, median and worst of ``--rounds`` runs of ``--n`` requests each.
 
+``--canned`` takes the socket out: after the warm-up, each pooled connection answers every batch with the
+replies Redis gave the same command during the warm-up (the ``PING`` nonce echoed), so the figures are the
+store's own CPU, without the system calls and the event loop's wake-ups, and far less noisy.
+
 ``--against DIR`` names another checkout (its ``src`` is put first on ``PYTHONPATH``): every round runs that
 checkout's store (``A``) and this one's (``B``), one after the other, each in a fresh process, against the
 same servers, and the last column is B's median over A's. The machine may be busy: only figures taken in the
@@ -47,7 +51,61 @@ def _options(durability: str) -> dict[str, Any]:
     return {"secret_keys": SECRET, "durability": hasession.DurabilityPolicy(mode=durability)}  # type: ignore[arg-type]
 
 
-async def _async_cpu(url: str, n: int, durability: str) -> dict[str, float]:
+class Tape:
+    """Records what Redis answered each command of the warm-up, then answers from the record.
+
+    A batch is keyed by its commands' names and script hashes (``EVALSHA <sha>``); its first command is
+    the store's ``PING <nonce>``, whose echo is made up from the batch."""
+
+    def __init__(self) -> None:
+        self.replies: dict[tuple[bytes, ...], list[Any]] = {}
+
+    @staticmethod
+    def _split(packed: bytes) -> tuple[bytes, tuple[bytes, ...]]:
+        words = packed.split(b"\r\n")
+        nonce, key, i = words[4], [], 5
+        while i < len(words) - 1:
+            count = int(words[i][1:])
+            name = words[i + 2]
+            key.append(name + (b" " + words[i + 4] if name == b"EVALSHA" else b""))
+            i += 1 + 2 * count
+        return nonce, tuple(key)
+
+    def record(self, conn: Any, sync: bool) -> None:
+        real = conn.roundtrip
+
+        def keep(packed: bytes, replies: list[Any]) -> list[Any]:
+            if packed.startswith(b"*2\r\n$4\r\nPING"):
+                self.replies[self._split(packed)[1]] = replies[1:]
+            return replies
+
+        async def arecorded(packed: bytes, count: int, timeout: float) -> list[Any]:
+            return keep(packed, await real(packed, count, timeout))
+
+        def recorded(packed: bytes, count: int, timeout: float) -> list[Any]:
+            return keep(packed, real(packed, count, timeout))
+
+        conn.roundtrip = recorded if sync else arecorded
+
+    def play(self, conn: Any, sync: bool) -> None:
+        def answer(packed: bytes) -> list[Any]:
+            nonce, key = self._split(packed)
+            return [nonce, *self.replies[key]]
+
+        async def aplayed(packed: bytes, count: int, timeout: float) -> list[Any]:
+            return answer(packed)
+
+        def played(packed: bytes, count: int, timeout: float) -> list[Any]:
+            return answer(packed)
+
+        conn.roundtrip = played if sync else aplayed
+
+
+def _connections(store: Any) -> list[Any]:
+    return [conn for pool in store._pools.values() for conn in pool._idle]
+
+
+async def _async_cpu(url: str, n: int, durability: str, canned: bool) -> dict[str, float]:
     store = hasession.AsyncSessionStore.from_url(url, **_options(durability))
     session = store.open(None)
     await store.load_into(session)
@@ -67,13 +125,21 @@ async def _async_cpu(url: str, n: int, durability: str) -> dict[str, float]:
         return (time.thread_time() - began) / count * 1e6
 
     await run(True, 300)  # warm up: discovery, the script cache, the canary
+    if canned:
+        tape = Tape()
+        for conn in _connections(store):
+            tape.record(conn, sync=False)
+        await run(False, 2)
+        await run(True, 2)
+        for conn in _connections(store):
+            tape.play(conn, sync=False)
     try:
         return {"async read": await run(False, n), "async write": await run(True, n)}
     finally:
         await store.close()
 
 
-def _sync_cpu(url: str, n: int, durability: str) -> dict[str, float]:
+def _sync_cpu(url: str, n: int, durability: str, canned: bool) -> dict[str, float]:
     store = hasession.SessionStore.from_url(url, **_options(durability))
     session = store.open(None)
     session.update(SESSION)
@@ -91,22 +157,31 @@ def _sync_cpu(url: str, n: int, durability: str) -> dict[str, float]:
         return (time.thread_time() - began) / count * 1e6
 
     run(True, 300)
+    if canned:
+        tape = Tape()
+        for conn in _connections(store):
+            tape.record(conn, sync=True)
+        run(False, 2)
+        run(True, 2)
+        for conn in _connections(store):
+            tape.play(conn, sync=True)
     try:
         return {"sync read": run(False, n), "sync write": run(True, n)}
     finally:
         store.close()
 
 
-def worker(url: str, n: int, durability: str) -> None:
+def worker(url: str, n: int, durability: str, canned: bool) -> None:
     """One round of every scenario, in this process, printed as JSON."""
-    figures = asyncio.run(_async_cpu(url, n, durability))
-    figures.update(_sync_cpu(url, n, durability))
+    figures = asyncio.run(_async_cpu(url, n, durability, canned))
+    figures.update(_sync_cpu(url, n, durability, canned))
     print(json.dumps({"source": hasession.__file__, **figures}))
 
 
 def _round(src: Path, args: argparse.Namespace, url: str) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(src)}
     command = [sys.executable, __file__, "--worker", url, "--n", str(args.n), "--durability", args.durability]
+    command += ["--canned"] if args.canned else []
     out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
     figures = json.loads(out.strip().splitlines()[-1])
     source = figures.pop("source")
@@ -128,10 +203,11 @@ def main() -> None:
     parser.add_argument("--topology", default="standalone", choices=["standalone", "sentinel"])
     parser.add_argument("--durability", default="async", choices=["async", "replicated"])
     parser.add_argument("--against", type=Path, help="another checkout, measured as A (this one is B)")
+    parser.add_argument("--canned", action="store_true", help="replies from a record: the store's own CPU")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.n, args.durability)
+        worker(args.worker, args.n, args.durability, args.canned)
         return
     subjects = {"B": HERE / "src"}
     if args.against is not None:
@@ -142,7 +218,9 @@ def main() -> None:
             for subject, src in subjects.items():
                 for scenario, value in _round(src, args, topo.url).items():
                     runs[subject][scenario].append(value)
-    print(f"{args.topology}, {args.durability}: CPU µs per request, {args.rounds} rounds of {args.n}")
+    socket = "canned replies, no socket" if args.canned else "loopback"
+    print(f"{args.topology}, {args.durability}, {socket}: CPU µs per request")
+    print(f"  {args.rounds} rounds of {args.n} requests per scenario")
     for subject, src in subjects.items():
         print(f"  {subject}: {src}")
     print(f"  {'scenario':12} {'subject':7} {'best':>7} {'median':>7} {'worst':>7} {'B/A':>6}")
