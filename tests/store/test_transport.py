@@ -13,6 +13,7 @@ import datetime
 import ipaddress
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,24 @@ def test_a_batch_timeout_overrides_the_socket_timeout_and_closes_the_connection(
     finally:
         server.resume()
     assert lean_pool(store, here)._idle == [] and lean_pool(store, here)._busy == set()
+    assert send(store, here, "PING") == [b"PONG"]
+
+
+def test_a_longer_timeout_after_a_shorter_one_is_kept_in_full(make: Make, server: RedisServer) -> None:
+    """The async connection's deadline watchdog, armed for a short round trip, fires during a longer
+    one: it waits on until that one's own deadline instead of failing it early."""
+    store = make(server.url)
+    here = address_of(server)
+    assert send(store, here, "PING", timeout=0.2) == [b"PONG"]  # arms the watchdog 0.2 s ahead
+    server.pause()
+    try:
+        began = time.monotonic()
+        with pytest.raises(StoreTimeout):
+            send(store, here, "PING", timeout=1.5)
+        assert time.monotonic() - began >= 1.5  # a lower bound: a busy machine only makes it later
+    finally:
+        server.resume()
+    assert lean_pool(store, here)._idle == []
     assert send(store, here, "PING") == [b"PONG"]
 
 
