@@ -6,6 +6,7 @@ The drivers (``_async/store.py`` and its generated twin ``_sync/store.py``) only
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 import warnings
@@ -231,6 +232,13 @@ class StoreBase:
     @staticmethod
     def _request_id() -> str:
         """A fresh id for one save, which makes its retries idempotent: unique, not secret (nobody
-        can send one), so ``random``'s generator (seeded from the OS, and again in a forked child)
-        rather than a system call per save."""
-        return f"{random.getrandbits(64):016x}"
+        but the store sends one), so from a generator of our own, seeded from the OS and again in a
+        forked child, rather than a system call per save. Not ``random``'s shared generator: an app
+        that seeds it would make its processes draw the same ids, and a save whose id was already
+        stored is taken for done."""
+        return f"{_REQUEST_IDS.getrandbits(64):016x}"
+
+
+_REQUEST_IDS = random.Random()  # seeded from os.urandom
+if hasattr(os, "register_at_fork"):  # a forked worker must not draw its parent's ids
+    os.register_at_fork(after_in_child=_REQUEST_IDS.seed)

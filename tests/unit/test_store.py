@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import random
 from typing import Any
 
 import pytest
@@ -143,3 +145,25 @@ def test_a_connection_closed_by_a_master_switch_is_a_lost_connection(driver: str
     error = _send_through_faulty_connection(driver, closed, switch=True)
     assert isinstance(error, StoreConnectionError)
     assert error.__cause__ is closed
+
+
+def test_request_ids_do_not_follow_the_apps_random_seed() -> None:
+    random.seed(7)
+    first = StoreBase._request_id()
+    random.seed(7)
+    assert StoreBase._request_id() != first  # else two processes seeded alike would share ids
+    assert len(first) == 16 and int(first, 16) >= 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_process_draws_other_request_ids_than_its_parent() -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id, then out without running the parent's cleanup
+        os.write(write, StoreBase._request_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child) == 16 and child != StoreBase._request_id()
