@@ -36,7 +36,8 @@ __all__ = [
 
 log = logging.getLogger("hasession")
 
-_TEXT = (("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"))
+# An error answer depends on the session too (a request without the cookie may have succeeded).
+_TEXT = (("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"), ("Vary", "Cookie"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,7 +53,8 @@ class ErrorAnswer:
 
 
 def answer_for(exc: StoreError) -> ErrorAnswer:
-    """``409`` for a compare-and-set conflict; ``503`` + ``Retry-After`` for anything else.
+    """``409`` for a compare-and-set conflict; ``503`` + ``Retry-After`` for anything else; both
+    with ``Cache-Control: no-store`` and ``Vary: Cookie``.
 
     A store that stayed unreachable through the hold budget, or that answers with an error
     no retry can fix, is a service problem: never a ``500`` with a traceback.

@@ -48,6 +48,7 @@ def test_store_errors_are_503_with_retry_after(exc: StoreError, retry_after: str
     assert headers["retry-after"] == retry_after
     assert headers["content-type"].startswith("text/plain")
     assert headers["cache-control"] == "no-store"
+    assert headers["vary"] == "Cookie"
     assert answer.body
     assert str(exc).encode() not in answer.body  # no internals (hosts, replies) in the page
 
@@ -58,6 +59,7 @@ def test_a_cas_conflict_is_409_without_retry_after() -> None:
     assert answer.status == 409
     assert "retry-after" not in headers
     assert headers["cache-control"] == "no-store"
+    assert headers["vary"] == "Cookie"
     assert b"session changed" not in answer.body
 
 
