@@ -25,6 +25,7 @@ import gc
 import io
 import os
 import pstats
+import resource
 import sys
 import threading
 import time
@@ -221,15 +222,20 @@ async def measure(call: Call, args: argparse.Namespace, variant: str) -> list[fl
     if status != 200 or (variant != "bare" and not jar.values):
         raise RuntimeError(f"/new answered {status} with no cookie")
     await burst(call, jar, args.scenario, 200)  # warm up
-    figures = []
+    figures: list[float] = []
+    switches: list[float] = []
     for _ in range(args.repeat):
         gc.collect()
-        start = time.process_time()
+        start, before = time.process_time(), resource.getrusage(resource.RUSAGE_SELF)
         if args.threads > 1:
             threaded(call, args.scenario, args.requests, args.threads)
         else:
             await burst(call, jar, args.scenario, args.requests)
         figures.append((time.process_time() - start) / args.requests * 1e6)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        switches.append(
+            (after.ru_nvcsw + after.ru_nivcsw - before.ru_nvcsw - before.ru_nivcsw) / args.requests
+        )
     if args.profile == variant:
         profiler = cProfile.Profile(time.process_time)  # CPU time: a blocking recv costs nothing
         profiler.enable()
@@ -247,6 +253,7 @@ async def measure(call: Call, args: argparse.Namespace, variant: str) -> list[fl
         if args.callees:
             stats.print_callees(args.callees)
         print(out.getvalue())
+    print(f"context switches per request: {sorted(switches)[len(switches) // 2]:.1f}")
     return figures
 
 
