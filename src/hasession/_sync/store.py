@@ -89,7 +89,12 @@ class SessionStore(SentinelOps, StoreBase):
 
     def save(self, session: Session, *, budget: float | None = None) -> SaveResult:
         """Write what the request changed (often nothing) and say what to do with the cookie."""
-        return self._run(self._ctx.save(state_of(session), self._now_ms(), self._request_id()), budget)
+        state = state_of(session)
+        untouched = self._ctx.untouched(state)
+        if untouched is not None:  # nothing to write: no clock, request id or flow
+            self.stats.operations += 1
+            return untouched
+        return self._run(self._ctx.save(state, self._now_ms(), self._request_id()), budget)
 
     def sessions_of(self, user_id: str, *, budget: float | None = None) -> list[SessionInfo]:
         """The live sessions of a user."""
