@@ -10,6 +10,7 @@ import contextlib
 import select
 import socket
 import ssl
+import struct
 
 import hiredis
 
@@ -18,14 +19,24 @@ from .._transport import Settings, keepalive
 __all__ = ["Connection", "connect"]
 
 
+#: What a send or receive past its kernel timeout raises on a blocking socket (TLS: the wants).
+_TIMED_OUT = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
 class Connection:
-    """Writes a batch and reads exactly its replies; anything unexpected closes it."""
+    """Writes a batch and reads exactly its replies; anything unexpected closes it.
+
+    The socket is blocking, with its timeouts in the kernel (``SO_RCVTIMEO``, ``SO_SNDTIMEO``):
+    Python's own timeout would ``poll`` before every send and receive, one more system call
+    (and one more release of the GIL, which wakes a waiting thread) each time.
+    """
 
     def __init__(self, sock: socket.socket) -> None:
+        sock.settimeout(None)
         self._sock = sock
         self._reader = hiredis.Reader()
         self._lost = False
-        self._timeout: float | None = sock.gettimeout()
+        self._timeout: float | None = None
         self._poll = select.poll()
         self._poll.register(sock, select.POLLIN)
 
@@ -59,19 +70,31 @@ class Connection:
             raise ConnectionError("connection closed")
         sock, reader, replies = self._sock, self._reader, list[object]()
         if timeout != self._timeout:
-            sock.settimeout(timeout)
+            _kernel_timeouts(sock, timeout)
             self._timeout = timeout
-        sock.sendall(packed)
-        while len(replies) < count:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("connection closed by the server")
-            reader.feed(chunk)
-            while (reply := reader.gets()) is not False:
-                replies.append(reply)
+        try:
+            sock.sendall(packed)
+            while len(replies) < count:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("connection closed by the server")
+                reader.feed(chunk)
+                while (reply := reader.gets()) is not False:
+                    replies.append(reply)
+        except _TIMED_OUT as exc:
+            raise TimeoutError("timed out") from exc
         if len(replies) > count or reader.has_data():  # out of step with its commands
             raise ConnectionError("a reply nobody asked for")
         return replies
+
+
+def _kernel_timeouts(sock: socket.socket, seconds: float) -> None:
+    """Bound each send and each receive of ``sock`` to ``seconds`` (at least a microsecond: zero
+    would mean no bound)."""
+    micros = max(round(seconds * 1_000_000), 1)
+    timeval = struct.pack("@ll", *divmod(micros, 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
 
 
 class _Socket(socket.socket):
