@@ -255,6 +255,21 @@ def test_an_idle_connection_the_server_closed_is_never_handed_out(make: Make, se
     assert send(store, here, "PING") == [b"PONG"]  # on a new connection, without an error
 
 
+def test_an_idle_sync_connection_with_bytes_nobody_read_is_never_handed_out(server: RedisServer) -> None:
+    """The sync connection's idle check (the kernel's ``TCP_INFO`` on plain TCP) sees a reply that
+    came after its round trip, as well as a close."""
+    store = hasession.SessionStore.from_url(server.url, secret_keys=SECRET)
+    here = address_of(server)
+    assert send(store, here, "PING") == [b"PONG"]
+    (idle,) = lean_pool(store, here)._idle
+    assert not idle.lost
+    idle._sock.sendall(b"*1\r\n$4\r\nPING\r\n")  # its reply is never read
+    wait_until(lambda: idle.lost, timeout=10, message="the connection sees the stray reply")
+    assert send(store, here, "PING") == [b"PONG"]
+    assert idle not in lean_pool(store, here)._idle
+    store.close()
+
+
 def test_dropping_a_node_fails_its_calls_in_flight(make: Make, server: RedisServer) -> None:
     store = make(server.url)
     here = address_of(server)

@@ -37,14 +37,29 @@ class Connection:
         self._reader = hiredis.Reader()
         self._lost = False
         self._timeout: float | None = None
-        self._poll = select.poll()
-        self._poll.register(sock, select.POLLIN)
+        #: Bytes read from the socket: on plain TCP, the kernel's count of bytes received tells
+        #: whether any came since (see :attr:`lost`).
+        self._received = 0
+        self._tcp = _tcp_info(sock) is not None
+        if not self._tcp:
+            self._poll = select.poll()
+            self._poll.register(sock, select.POLLIN)
 
     @property
     def lost(self) -> bool:
         """Closed, or readable while idle: the server closed it, or a reply nobody asked for came
-        (a TLS session ticket counts too: at worst one extra reconnect)."""
-        return self._lost or bool(self._poll.poll(0))
+        (a TLS session ticket counts too: at worst one extra reconnect).
+
+        On plain TCP the kernel says so in ``TCP_INFO`` (the state, and the bytes received against
+        those read), a system call that keeps the GIL, where ``poll`` releases it and wakes a
+        waiting thread; on a unix socket or TLS, ``poll``.
+        """
+        if self._lost:
+            return True
+        if self._tcp:
+            state, received = _tcp_info(self._sock) or (0, 0)
+            return state != _ESTABLISHED or received != self._received
+        return bool(self._poll.poll(0))
 
     def close(self) -> None:
         """Close at once, from any thread; a pending :meth:`roundtrip` fails (end of file)."""
@@ -78,6 +93,7 @@ class Connection:
                 chunk = sock.recv(65536)
                 if not chunk:
                     raise ConnectionError("connection closed by the server")
+                self._received += len(chunk)
                 reader.feed(chunk)
                 while (reply := reader.gets()) is not False:
                     replies.append(reply)
@@ -86,6 +102,22 @@ class Connection:
         if len(replies) > count or reader.has_data():  # out of step with its commands
             raise ConnectionError("a reply nobody asked for")
         return replies
+
+
+_TCP_INFO = getattr(socket, "TCP_INFO", None)  # Linux
+_TCP_INFO_SIZE = 136  # through tcpi_bytes_received (Linux 4.1)
+_ESTABLISHED = 1  # tcpi_state
+
+
+def _tcp_info(sock: socket.socket) -> tuple[int, int] | None:
+    """``(state, bytes received)`` of a plain TCP socket from the kernel, or ``None`` (a unix
+    socket, TLS, another system, or a kernel older than Linux 4.1)."""
+    if _TCP_INFO is None or isinstance(sock, ssl.SSLSocket) or sock.family == socket.AF_UNIX:
+        return None
+    info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCP_INFO_SIZE)
+    if len(info) < _TCP_INFO_SIZE:
+        return None
+    return info[0], struct.unpack_from("@Q", info, _TCP_INFO_SIZE - 8)[0]
 
 
 def _kernel_timeouts(sock: socket.socket, seconds: float) -> None:
