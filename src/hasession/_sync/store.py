@@ -9,7 +9,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .._commands import Batch, Flow, Reply, pack
 from .._exceptions import (
@@ -41,6 +41,7 @@ __all__ = ["SessionStore"]
 
 log = logging.getLogger("hasession")
 T = TypeVar("T")
+S = TypeVar("S", bound=Session)
 
 
 class SessionStore(SentinelOps, StoreBase):
@@ -70,9 +71,16 @@ class SessionStore(SentinelOps, StoreBase):
 
     # -- sessions ----------------------------------------------------------------------------
 
-    def open(self, cookie: str | None) -> Session:
-        """The session a cookie names, not loaded yet (no I/O; a bad cookie gives a new session)."""
-        return Session(self._ctx.ids.verify(cookie), loader=lazy(self.load_into))
+    @overload
+    def open(self, cookie: str | None) -> Session: ...
+    @overload
+    def open(self, cookie: str | None, *, cls: type[S]) -> S: ...
+    def open(self, cookie: str | None, *, cls: type[Session] = Session) -> Session:
+        """The session a cookie names, not loaded yet (no I/O; a bad cookie gives a new session).
+
+        ``cls``: the :class:`Session` subclass to build (a framework's own, as Flask's adapter has).
+        """
+        return cls(self._ctx.ids.verify(cookie), loader=lazy(self.load_into))
 
     def load(self, cookie: str | None, *, budget: float | None = None) -> Session:
         """The session a cookie names, loaded (one round trip; none for a missing or bad cookie)."""
