@@ -57,7 +57,10 @@ class Connection:
         if self._lost:
             return True
         if self._tcp:
-            state, received = _tcp_info(self._sock) or (0, 0)
+            info = self._sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCP_INFO_FIELDS.size)
+            state: int
+            received: int
+            state, received = _TCP_INFO_FIELDS.unpack(info)
             return state != _ESTABLISHED or received != self._received
         return bool(self._poll.poll(0))
 
@@ -104,20 +107,22 @@ class Connection:
         return replies
 
 
-_TCP_INFO = getattr(socket, "TCP_INFO", None)  # Linux
-_TCP_INFO_SIZE = 136  # through tcpi_bytes_received (Linux 4.1)
+_TCP_INFO: int = getattr(socket, "TCP_INFO", 0)  # Linux (0: none)
+#: ``struct tcp_info`` through ``tcpi_bytes_received`` (Linux 4.1): the state, 127 bytes, the count.
+_TCP_INFO_FIELDS = struct.Struct("=B127xQ")
 _ESTABLISHED = 1  # tcpi_state
 
 
 def _tcp_info(sock: socket.socket) -> tuple[int, int] | None:
     """``(state, bytes received)`` of a plain TCP socket from the kernel, or ``None`` (a unix
     socket, TLS, another system, or a kernel older than Linux 4.1)."""
-    if _TCP_INFO is None or isinstance(sock, ssl.SSLSocket) or sock.family == socket.AF_UNIX:
+    if not _TCP_INFO or isinstance(sock, ssl.SSLSocket) or sock.family == socket.AF_UNIX:
         return None
-    info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCP_INFO_SIZE)
-    if len(info) < _TCP_INFO_SIZE:
+    info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCP_INFO_FIELDS.size)
+    if len(info) < _TCP_INFO_FIELDS.size:
         return None
-    return info[0], struct.unpack_from("@Q", info, _TCP_INFO_SIZE - 8)[0]
+    state, received = _TCP_INFO_FIELDS.unpack(info)
+    return state, received
 
 
 def _kernel_timeouts(sock: socket.socket, seconds: float) -> None:
