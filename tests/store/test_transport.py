@@ -168,6 +168,34 @@ def test_tls_with_server_verification_and_a_client_certificate(
     assert roundtrip(make(tls_url(server, folder))) == "1"
 
 
+@pytest.mark.parametrize("kind", ["tcp", "unix", "tls"])
+def test_each_kind_of_socket_times_out_and_sees_an_idle_close(
+    make: Make, secured: tuple[RedisServer, Path], kind: str
+) -> None:
+    """The sync connection watches an idle TCP socket through ``TCP_INFO`` and a unix or TLS one
+    with ``poll``, and bounds every read with a kernel timeout: each kind is checked."""
+    server, folder = secured
+    url, here = {
+        "tcp": (server.url, address_of(server)),
+        "unix": (f"unix://{folder}/redis.sock", Address("unix", 0)),
+        "tls": (tls_url(server, folder), Address("127.0.0.1", int(server.node.config["tls-port"]))),
+    }[kind]
+    store = make(url)
+    assert send(store, here, "PING") == [b"PONG"]
+    (idle,) = lean_pool(store, here)._idle
+    server.client().client_kill_filter(_type="normal", skipme=True)
+    wait_until(lambda: idle.lost, timeout=10, message="the connection sees its end")
+    assert send(store, here, "PING") == [b"PONG"]  # on a new connection, without an error
+    server.pause()
+    try:
+        with pytest.raises(StoreTimeout):
+            in_background(lambda: send(store, here, "PING", timeout=0.25)).result(timeout=60)
+    finally:
+        server.resume()
+    assert lean_pool(store, here)._idle == []
+    assert send(store, here, "PING") == [b"PONG"]
+
+
 @pytest.mark.parametrize("fault", ["no client certificate", "unknown CA"])
 def test_refused_tls_is_a_misconfiguration(make: Make, secured: tuple[RedisServer, Path], fault: str) -> None:
     server, folder = secured

@@ -19,24 +19,23 @@ from .._transport import Settings, keepalive
 __all__ = ["Connection", "connect"]
 
 
-#: What a send or receive past its kernel timeout raises on a blocking socket (TLS: the wants).
-_TIMED_OUT = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
-
-
 class Connection:
     """Writes a batch and reads exactly its replies; anything unexpected closes it.
 
-    The socket is blocking, with its timeouts in the kernel (``SO_RCVTIMEO``, ``SO_SNDTIMEO``):
-    Python's own timeout would ``poll`` before every send and receive, one more system call
-    (and one more release of the GIL, which wakes a waiting thread) each time.
+    A plain socket (TCP, unix) is blocking, with its timeouts in the kernel (``SO_RCVTIMEO``,
+    ``SO_SNDTIMEO``): Python's own timeout would ``poll`` before every send and receive, one more
+    system call (and one more release of the GIL, which wakes a waiting thread) each time. A TLS
+    socket keeps Python's timeout: ``ssl`` retries a blocking read that the kernel timed out.
     """
 
     def __init__(self, sock: socket.socket) -> None:
-        sock.settimeout(None)
+        self._kernel_timeouts = not isinstance(sock, ssl.SSLSocket)
+        if self._kernel_timeouts:
+            sock.settimeout(None)
         self._sock = sock
         self._reader = hiredis.Reader()
         self._lost = False
-        self._timeout: float | None = None
+        self._timeout: float | None = sock.gettimeout()
         #: Bytes read from the socket: on plain TCP, the kernel's count of bytes received tells
         #: whether any came since (see :attr:`lost`).
         self._received = 0
@@ -88,7 +87,10 @@ class Connection:
             raise ConnectionError("connection closed")
         sock, reader, replies = self._sock, self._reader, list[object]()
         if timeout != self._timeout:
-            _kernel_timeouts(sock, timeout)
+            if self._kernel_timeouts:
+                _kernel_timeouts(sock, timeout)
+            else:
+                sock.settimeout(timeout)
             self._timeout = timeout
         try:
             sock.sendall(packed)
@@ -100,7 +102,7 @@ class Connection:
                 reader.feed(chunk)
                 while (reply := reader.gets()) is not False:
                     replies.append(reply)
-        except _TIMED_OUT as exc:
+        except BlockingIOError as exc:  # past a kernel timeout
             raise TimeoutError("timed out") from exc
         if len(replies) > count or reader.has_data():  # out of step with its commands
             raise ConnectionError("a reply nobody asked for")
