@@ -28,7 +28,7 @@ from hasession._exceptions import (
 from hasession._flows import SessionFlows, _context, _split
 from hasession._ids import IdCodec, SessionId
 from hasession._keys import KeySchema
-from hasession._results import KEEP, SaveResult, SessionInfo
+from hasession._results import SaveResult, SessionInfo
 from hasession._scripts import CANARY, CYCLE, DESTROY, INDEX_ADD, LOAD, SAVE
 from hasession._session import Session, state_of
 
@@ -302,62 +302,6 @@ def test_in_place_mutation_of_a_loaded_value_is_written(
     (batch,), result = drive(ctx.save(state_of(session), NOW, RID), [OK])
     assert save_args(batch)[1:] == (expected, [])
     assert result.wrote
-
-
-def _assign_same(session: Session) -> None:
-    session["s"] = "x"  # the value it had: still an assignment, written
-
-
-def _cycle(session: Session) -> None:
-    session.cycle_id()
-
-
-def _log_in(session: Session) -> None:
-    session.user_id = "u1"
-
-
-#: What a request may do to a loaded session; ``untouched`` must agree with the full save on each.
-REQUESTS: dict[str, Callable[[Session], object]] = {
-    "nothing": lambda s: None,
-    "read every value": lambda s: list(s.items()),
-    "read one key": lambda s: s.get("s"),
-    "reassign a value": _assign_same,
-    "append to a list": lambda s: s["l"].append(2),
-    "nested dict set": lambda s: s["d"]["x"].update(y=2),
-    "mutate via values()": lambda s: [v.clear() for v in s.values() if isinstance(v, dict)],
-    "delete": lambda s: s.pop("n"),
-    "clear": lambda s: s.clear(),
-    "cycle the id": _cycle,
-    "log in": _log_in,
-    "destroy": lambda s: s.destroy(),
-}
-
-
-@pytest.mark.parametrize("request_", REQUESTS.values(), ids=REQUESTS.keys())
-def test_untouched_agrees_with_save(request_: Callable[[Session], object]) -> None:
-    """The store's shortcut for a save with nothing to write: ``None`` whenever the save would
-    send a batch (in-place mutations of nested values included), else the save's own result."""
-    ctx = make_ctx()
-    data = {"s": "x", "n": 1, "f": 1.5, "b": True, "z": None, "l": [1], "d": {"x": {"y": 1}}}
-    session = loaded(ctx, data)
-    request_(session)
-    shortcut = ctx.untouched(state_of(session))
-    batch, result = _first_step(ctx.save(state_of(session), NOW, RID))
-    assert shortcut == (result if batch is None else None)
-
-
-def _first_step(flow: Flow[T]) -> tuple[Batch | None, T | None]:
-    """A flow's first batch, or its result when it ends without one."""
-    try:
-        return next(flow), None
-    except StopIteration as stop:
-        return None, stop.value
-
-
-def test_untouched_new_and_unloaded_sessions() -> None:
-    ctx = make_ctx()
-    assert ctx.untouched(state_of(Session(None))) is None  # new: the save decides (create or nothing)
-    assert ctx.untouched(state_of(Session(ctx.ids.new(), loader=lambda s: None))) == KEEP
 
 
 # -- save: new sessions ----------------------------------------------------------------------
