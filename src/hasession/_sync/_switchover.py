@@ -1,59 +1,59 @@
-# GENERATED from src/hasession/_async/_sentinel_ops.py by scripts/unasync.py: do not edit.
-"""Sentinel-only parts of the sync store: the planned switchover.
+# GENERATED from src/hasession/_async/_switchover.py by scripts/unasync.py: do not edit.
+"""The planned switchover of a Sentinel topology, run by the store of :mod:`hasession._sync.store`
+(the steps and why each is needed: :mod:`hasession._switchover`).
 
-The event watchers are threads shared by both drivers (:mod:`hasession._watcher`).
-
-Mixed into :class:`~hasession._sync.store.SessionStore`, whose driver does the I/O.
+:class:`Switchover` knows nothing of the store: it talks to it through a :class:`Driver`, the
+store's router (behind the lock it shares with the watcher threads of :mod:`hasession._watcher`),
+its wake-up signal and its I/O.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
 
 from .._commands import Batch, Call, Reply
-from .._exceptions import ConfigurationError, StoreError, StoreUnavailable
-from .._routing import Discover, Router, Send
+from .._exceptions import StoreError, StoreUnavailable
+from .._routing import Discover, Send
 from .._sentinel import Begun, Event, SentinelRouter, Switched
-from .._store import StoreConfig
 from .._switchover import SwitchoverResult, is_master, master_offset, replica_offset
 from .._topology import Address
 from ._compat import Signal, sleep
 
-__all__ = ["SentinelOps"]
-
-log = logging.getLogger("hasession")
+__all__ = ["Driver", "Switchover"]
 
 
-class SentinelOps:
-    """The planned switchover, on top of the store's driver."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Driver:
+    """What a switchover needs from its store, and all it may use."""
 
-    if TYPE_CHECKING:  # provided by the store
-        config: StoreConfig
-        _router: Router
-        _guard: Any  # the lock shared with the watcher threads
-        _news: Signal
-        _watching: bool
+    #: The store's router; read and changed only under ``guard``.
+    router: SentinelRouter
+    #: The lock the store shares with its watcher threads.
+    guard: AbstractContextManager[Any]
+    #: Notified when the router changed: held operations look again.
+    news: Signal
+    #: Send one batch to one node.
+    send: Callable[[Address, Batch], list[Reply]]
+    #: Run a discovery the router asked for.
+    discover: Callable[[Discover[object]], None]
+    #: Close every connection to these nodes (in-flight ones too: they retry).
+    drop: Callable[[tuple[Address, ...]], None]
 
-        def _start_watchers(self) -> None: ...
-        def _send(self, address: Address, batch: Batch) -> list[Reply]: ...
-        def _discover(self, plan: Discover[object]) -> None: ...
-        def _drop(self, addresses: tuple[Address, ...]) -> None: ...
 
-    def switchover(self, *, timeout: float = 10.0, pause_ms: int = 3000) -> SwitchoverResult:
-        """Move the master to a replica without losing an acknowledged write (Sentinel only).
+class Switchover:
+    """Moves the master to a fully caught-up replica: one run of :meth:`run`."""
 
-        Writes pause on the old master until a fully caught-up replica is promoted; this
-        store's requests wait (held) and then continue on the new master. See
-        :mod:`hasession._switchover` for the steps and why each is needed.
-        """
-        if not isinstance(self._router, SentinelRouter):
-            raise ConfigurationError("switchover() needs a Sentinel topology")
-        if not self._watching:  # replicated durability needs their read lease to name the master
-            self._start_watchers()
+    def __init__(self, driver: Driver) -> None:
+        self._driver = driver
+
+    def run(self, *, timeout: float, pause_ms: int) -> SwitchoverResult:
+        """Pause writes on the master, wait for its replicas, fail over, demote it, unpause."""
+        router = self._driver.router
         deadline = time.monotonic() + timeout
         old = self._master(deadline)
         offset, replicas = master_offset(self._ask(old, "ROLE"))
@@ -62,15 +62,17 @@ class SentinelOps:
         try:
             offset, replicas = master_offset(self._ask(old, "ROLE"))
             self._until(deadline, self._caught_up, replicas, offset)
-            self._on_topology(Begun(old, None))
-            self._ask(self._router.sentinels[0], "SENTINEL", "FAILOVER", self._router.master_name)
+            self._apply(Begun(old, None))
+            self._ask(router.sentinels[0], "SENTINEL", "FAILOVER", router.master_name)
             new: Address = self._until(deadline, self._promoted, replicas)
             self._ask(old, "REPLICAOF", new.host, new.port)
         finally:
             with contextlib.suppress(StoreError):
                 self._ask(old, "CLIENT", "UNPAUSE")
-        self._on_topology(Switched(old, new))
-        self._drop(self._stale())
+        self._apply(Switched(old, new))
+        with self._driver.guard:
+            stale = router.stale()
+        self._driver.drop(stale)
         return SwitchoverResult(old=old, new=new, paused_seconds=time.monotonic() - paused, offset=offset)
 
     def _caught_up(self, replicas: list[Address], offset: int) -> bool | None:
@@ -98,31 +100,28 @@ class SentinelOps:
             sleep(0.002)
 
     def _ask(self, address: Address, *args: str | int) -> Reply:
-        (reply,) = self._send(address, Batch((Call(args),), route="", write=False, node=address))
+        batch = Batch((Call(args),), route="", write=False, node=address)
+        (reply,) = self._driver.send(address, batch)
         return reply
 
     def _master(self, deadline: float) -> Address:
         """The current master, discovering it when needed (until ``deadline``)."""
+        driver = self._driver
         while True:
             now = time.monotonic()
-            with self._guard:
-                plan = self._router.plan(Batch((), route=""), now)
+            with driver.guard:
+                plan = driver.router.plan(Batch((), route=""), now)
             if isinstance(plan, Send):
                 return plan.address
             if now > deadline:
                 raise StoreUnavailable("switchover: no master to switch from", retry_after=1)
             if isinstance(plan, Discover):
-                self._discover(plan)
+                driver.discover(plan)
             else:
-                self._news.wait(min(plan.seconds, deadline - now))
+                driver.news.wait(min(plan.seconds, deadline - now))
 
-    def _on_topology(self, event: Event) -> None:
+    def _apply(self, event: Event) -> None:
         """Apply what we learned about the master and wake every held operation."""
-        assert isinstance(self._router, SentinelRouter)
-        with self._guard:
-            self._router.apply(event, time.monotonic())
-        self._news.notify()
-
-    def _stale(self) -> tuple[Address, ...]:
-        with self._guard:
-            return self._router.stale()
+        with self._driver.guard:
+            self._driver.router.apply(event, time.monotonic())
+        self._driver.news.notify()

@@ -1,0 +1,52 @@
+"""The planned switchover as each driver runs it (``_async/_switchover.py`` and its sync twin)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import hasession
+from hasession.testing import SentinelTopology
+
+SECRET = "s" * 32
+
+
+def test_the_async_store_switches_over_and_keeps_its_sessions(
+    hasession_redis_sentinel: SentinelTopology,
+) -> None:
+    """The sync store's switchover is exercised by the failover tests; this is the async one's."""
+
+    async def main() -> tuple[hasession.SwitchoverResult, int]:
+        async with hasession.AsyncSessionStore.from_url(
+            hasession_redis_sentinel.url, secret_keys=SECRET
+        ) as store:
+            session = await store.load(None)
+            session["n"] = 1
+            cookie = str((await store.save(session)).value)
+            result = await store.switchover()
+            return result, (await store.load(cookie))["n"]
+
+    old = hasession_redis_sentinel.current_master()
+    result, seen = asyncio.run(main())
+    assert (result.old.host, result.old.port) == old.address
+    assert result.new != result.old
+    assert seen == 1
+    new = hasession_redis_sentinel.wait_for_new_master(old)
+    assert (result.new.host, result.new.port) == new.address
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_switchover_needs_sentinel(hasession_redis_url: str, driver: str) -> None:
+    if driver == "sync":
+        with hasession.SessionStore.from_url(hasession_redis_url, secret_keys=SECRET) as store:
+            with pytest.raises(hasession.ConfigurationError, match="Sentinel"):
+                store.switchover()
+        return
+
+    async def main() -> None:
+        async with hasession.AsyncSessionStore.from_url(hasession_redis_url, secret_keys=SECRET) as store:
+            with pytest.raises(hasession.ConfigurationError, match="Sentinel"):
+                await store.switchover()
+
+    asyncio.run(main())
