@@ -39,9 +39,9 @@ def test_the_async_store_switches_over_and_keeps_its_sessions(
 @pytest.mark.parametrize("driver", ["sync", "async"])
 def test_switchover_needs_sentinel(hasession_redis_url: str, driver: str) -> None:
     if driver == "sync":
-        with hasession.SessionStore.from_url(hasession_redis_url, secret_keys=SECRET) as store:
-            with pytest.raises(hasession.ConfigurationError, match="Sentinel"):
-                store.switchover()
+        store = hasession.SessionStore.from_url(hasession_redis_url, secret_keys=SECRET)
+        with store, pytest.raises(hasession.ConfigurationError, match="Sentinel"):
+            store.switchover()
         return
 
     async def main() -> None:
