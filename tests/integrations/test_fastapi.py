@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI, Request
 
 from hasession import AsyncSessionStore, CookieOptions, RetryPolicy
 from hasession.fastapi import SessionDep, get_session, init_app
-from hasession.testing import RedisServer, SentinelTopology
+from hasession.testing import RedisServer
 
 pytestmark = pytest.mark.anyio
 
@@ -122,20 +122,3 @@ async def test_example_app(
         assert login.json() == {"user": "bob"}
         assert (await client.post("/login", json={"user": ""})).status_code == 400
     await app.state.store.close()
-
-
-@pytest.mark.slow
-async def test_example_sessions_survive_a_failover(
-    sentinel_fault: Callable[[SentinelTopology], None],
-    monkeypatch: pytest.MonkeyPatch,
-    load_example: Callable[[str], Any],
-    async_crowd: Callable[..., Awaitable[Any]],
-) -> None:
-    with SentinelTopology(down_after_ms=1000) as topology:
-        monkeypatch.setenv("HASESSION_URL", topology.url)
-        app = load_example("fastapi_app").create_app()
-        async with client_for(app) as client:
-            crowd = await async_crowd(client, lambda: sentinel_fault(topology), users=15)
-        print(f"\n{sentinel_fault.__name__}: {crowd.summary()}; {app.state.store.stats.snapshot()}")
-        await app.state.store.close()
-    crowd.assert_unharmed()

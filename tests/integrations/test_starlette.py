@@ -33,7 +33,7 @@ from hasession import (
     StoreUnavailable,
 )
 from hasession.starlette import SessionMiddleware, init_app, session_from
-from hasession.testing import RedisServer, SentinelTopology
+from hasession.testing import RedisServer
 
 pytestmark = pytest.mark.anyio
 
@@ -305,20 +305,3 @@ async def test_init_app_adds_the_middleware(store: AsyncSessionStore) -> None:
 
 
 # -- failover ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-async def test_example_sessions_survive_a_failover(
-    sentinel_fault: Callable[[SentinelTopology], None],
-    monkeypatch: pytest.MonkeyPatch,
-    load_example: Callable[[str], Any],
-    async_crowd: Callable[..., Awaitable[Any]],
-) -> None:
-    with SentinelTopology(down_after_ms=1000) as topology:
-        monkeypatch.setenv("HASESSION_URL", topology.url)
-        app = load_example("starlette_app").create_app()
-        async with client_for(app) as client:
-            crowd = await async_crowd(client, lambda: sentinel_fault(topology), users=15)
-        print(f"\n{sentinel_fault.__name__}: {crowd.summary()}; {app.state.store.stats.snapshot()}")
-        await app.state.store.close()
-    crowd.assert_unharmed()
