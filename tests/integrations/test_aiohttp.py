@@ -6,13 +6,12 @@ Async tests run on asyncio only: aiohttp and redis.asyncio both need it.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-import redis
 from _asgi import DEAD_BUDGET, SECRET, serve
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
@@ -175,21 +174,3 @@ async def test_on_error_hook_builds_the_answer() -> None:
 
 
 # -- concurrency ----------------------------------------------------------------------------------------
-
-
-# -- the example app ----------------------------------------------------------------------------------
-
-
-async def test_example_app(
-    server: RedisServer,
-    admin: redis.Redis,
-    monkeypatch: pytest.MonkeyPatch,
-    load_example: Callable[[str], Any],
-    async_example_flow: Callable[[httpx.AsyncClient], Awaitable[None]],
-) -> None:
-    monkeypatch.setenv("HASESSION_URL", server.url)
-    async with serve(load_example("aiohttp_app").create_app()) as client:
-        await async_example_flow(client)
-        form = {"content-type": "application/x-www-form-urlencoded"}
-        assert (await client.post("/login", content=b"user=bob", headers=form)).json() == {"user": "bob"}
-        assert (await client.post("/login", json={"user": ""})).status_code == 400

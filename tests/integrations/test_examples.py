@@ -1,6 +1,7 @@
-"""The async examples (``examples/{fastapi,starlette,aiohttp}_app.py``) keep every user through a Sentinel
-failover: a crowd of HTTP users counting (``conftest.async_crowd``) through a kill -9 and a ``SENTINEL
-FAILOVER`` of the master."""
+"""The async examples (``examples/{fastapi,starlette,aiohttp}_app.py``): their pages work, and they keep
+every user through a Sentinel failover, a crowd of HTTP users counting (``conftest.async_crowd``) through a
+kill -9 and a ``SENTINEL FAILOVER`` of the master. (The Starlette example's HTML pages:
+``test_starlette.py``.)"""
 
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from _asgi import serve
 
 from hasession import AsyncSessionStore
 from hasession.aiohttp import STORE_KEY
-from hasession.testing import SentinelTopology
+from hasession.testing import RedisServer, SentinelTopology
 
 #: aiohttp's test server is plain http on loopback, where the examples' Secure cookie warns (as it should).
 OVER_HTTP = "ignore:hasession. a Secure session cookie:hasession.InsecureCookieWarning"
-pytestmark = [pytest.mark.slow, pytest.mark.anyio, pytest.mark.filterwarnings(OVER_HTTP)]
+pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings(OVER_HTTP)]
 
 
 @asynccontextmanager
@@ -40,6 +42,24 @@ async def running(app: Any) -> AsyncIterator[tuple[httpx.AsyncClient, AsyncSessi
         await app.state.store.close()
 
 
+@pytest.mark.parametrize("example", ["fastapi_app", "aiohttp_app"])
+async def test_example_app(
+    example: str,
+    server: RedisServer,
+    admin: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    load_example: Callable[[str], Any],
+    async_example_flow: Callable[[httpx.AsyncClient], Awaitable[None]],
+) -> None:
+    monkeypatch.setenv("HASESSION_URL", server.url)
+    async with running(load_example(example).create_app()) as (client, _):
+        await async_example_flow(client)
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        assert (await client.post("/login", content=b"user=bob", headers=form)).json() == {"user": "bob"}
+        assert (await client.post("/login", json={"user": ""})).status_code == 400
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("example", ["fastapi_app", "starlette_app", "aiohttp_app"])
 async def test_example_sessions_survive_a_failover(
     example: str,
