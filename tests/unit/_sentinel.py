@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hasession._commands import Call, Flow
+from hasession._commands import Batch, Call, Flow
 from hasession._exceptions import (
     StoreConnectionError,
     StoreError,
@@ -15,6 +15,8 @@ from hasession._sentinel import (
     State,
 )
 from hasession._topology import Address
+
+from ._play import play
 
 M1 = Address("10.0.0.1", 6379)
 R1 = Address("10.0.0.2", 6380)
@@ -44,28 +46,22 @@ def run(flow: Flow[Any], answers: Answers) -> tuple[list[tuple[Address, tuple[An
     A node without an answer is down. A Sentinel's answer to a lookup is the address it names, or
     ``(address, config epoch)`` (epoch 0 when not given)."""
     asked: list[tuple[Address, tuple[Any, ...]]] = []
-    value: Any = None
-    error: StoreError | None = None
-    while True:
-        try:
-            batch = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            return asked, stop.value
-        assert batch.node is not None
-        assert not batch.write
+
+    def answer(batch: Batch) -> Any:
         command = batch.commands[0]
-        assert isinstance(command, Call)
+        assert isinstance(command, Call) and batch.node is not None
         asked.append((batch.node, command.args))
         answer = answers.get((batch.node, str(command.args[0])), DOWN)
         if isinstance(answer, StoreError):
-            value, error = None, answer
-        elif len(batch.commands) == 2:  # get-master-addr-by-name, then SENTINEL MASTER
+            return answer
+        if len(batch.commands) == 2:  # get-master-addr-by-name, then SENTINEL MASTER
             address, epoch, *flags = answer if isinstance(answer, tuple) else (answer, 0)
             state = [b"name", NAME.encode(), b"config-epoch", str(epoch).encode()]
             state += [b"flags", ",".join(["master", *flags]).encode()]
-            value, error = [address, state], None
-        else:
-            value, error = [answer], None
+            return [address, state]
+        return [answer]
+
+    return asked, play(flow, answer)
 
 
 def named(address: Address) -> list[bytes]:
