@@ -256,12 +256,9 @@ async def test_users_keep_their_sessions_through_a_sentinel_failover(
     async_crowd: Callable[..., Awaitable[Any]],
     sentinel_fault: Callable[[SentinelTopology], None],
 ) -> None:
-    def run_fault() -> None:
-        sentinel_fault(hasession_redis_sentinel)
-
     replicating(hasession_redis_sentinel)
     with site(hasession_redis_sentinel.url) as url:
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-            crowd = await async_crowd(client, run_fault, users=12)
+            crowd = await async_crowd(client, lambda: sentinel_fault(hasession_redis_sentinel), users=12)
         print(crowd.summary(), get_store().stats.snapshot())
     crowd.assert_unharmed()
