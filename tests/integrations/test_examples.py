@@ -1,7 +1,6 @@
 """The async examples (``examples/{fastapi,starlette,aiohttp}_app.py``): their pages work, and they keep
 every user through a Sentinel failover, a crowd of HTTP users counting (``conftest.async_crowd``) through a
-kill -9 and a ``SENTINEL FAILOVER`` of the master. (The Starlette example's HTML pages:
-``test_starlette.py``.)"""
+kill -9 and a ``SENTINEL FAILOVER`` of the master."""
 
 from __future__ import annotations
 
@@ -57,6 +56,26 @@ async def test_example_app(
         form = {"content-type": "application/x-www-form-urlencoded"}
         assert (await client.post("/login", content=b"user=bob", headers=form)).json() == {"user": "bob"}
         assert (await client.post("/login", json={"user": ""})).status_code == 400
+
+
+async def test_the_starlette_example_serves_its_pages(
+    server: RedisServer,
+    admin: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    load_example: Callable[[str], Any],
+    async_example_flow: Callable[[httpx.AsyncClient], Awaitable[None]],
+) -> None:
+    monkeypatch.setenv("HASESSION_URL", server.url)
+    app = load_example("starlette_app").create_app()
+    async with running(app) as (client, _):
+        await async_example_flow(client)
+        transport = httpx.ASGITransport(app=app)  # the HTML pages, with a cookie jar (https: Secure)
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as browser:
+            assert 'action="/login"' in (await browser.get("/")).text
+            form = {"content-type": "application/x-www-form-urlencoded"}
+            login = await browser.post("/login", content=b"user=bob", headers=form)
+            assert (login.status_code, login.headers["location"]) == (303, "/")
+            assert '<b id="user">bob</b>' in (await browser.get("/")).text
 
 
 @pytest.mark.slow

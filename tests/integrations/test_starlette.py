@@ -274,29 +274,6 @@ async def test_websocket_handlers_can_read_the_session(store: AsyncSessionStore)
     assert json.loads(sent[1]["text"]) == {"k": "v"}
 
 
-# -- the example app --------------------------------------------------------------------------------
-
-
-async def test_example_app(
-    server: RedisServer,
-    admin: redis.Redis,
-    monkeypatch: pytest.MonkeyPatch,
-    load_example: Callable[[str], Any],
-    async_example_flow: Callable[[httpx.AsyncClient], Awaitable[None]],
-) -> None:
-    monkeypatch.setenv("HASESSION_URL", server.url)
-    app = load_example("starlette_app").create_app()
-    async with client_for(app) as client:
-        await async_example_flow(client)
-    async with client_for(app, jar=True) as browser:  # the HTML pages, with a cookie jar
-        assert 'action="/login"' in (await browser.get("/")).text
-        form = {"content-type": "application/x-www-form-urlencoded"}
-        login = await browser.post("/login", content=b"user=bob", headers=form)
-        assert (login.status_code, login.headers["location"]) == (303, "/")
-        assert '<b id="user">bob</b>' in (await browser.get("/")).text
-    await app.state.store.close()
-
-
 async def test_init_app_adds_the_middleware(store: AsyncSessionStore) -> None:
     app = Starlette(routes=[Route("/write", write)])
     init_app(app, store=store, cookie=CookieOptions(name="other"))
