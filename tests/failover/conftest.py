@@ -22,13 +22,16 @@ USERS = 10
 
 @pytest.fixture
 def crowd() -> Iterator[Callable[..., Crowd]]:
-    """``crowd(url, **store_options)``: :data:`USERS` users on the store at ``url`` (``with`` starts them);
-    ``place=`` chooses where their sessions live (see :class:`~hasession.testing.chaos.Crowd`)."""
+    """``crowd(url, **store_options)``: :data:`USERS` users (or ``users=``) on the store at ``url``
+    (``with`` starts them); ``place=`` chooses where their sessions live (see
+    :class:`~hasession.testing.chaos.Crowd`)."""
     made: list[Crowd] = []
 
-    def make(url: str, *, place: Callable[[int, str], bool] | None = None, **options: Any) -> Crowd:
+    def make(
+        url: str, *, users: int = USERS, place: Callable[[int, str], bool] | None = None, **options: Any
+    ) -> Crowd:
         options.setdefault("secret_keys", SECRET)
-        made.append(Crowd(url, users=USERS, options=options, place=place))
+        made.append(Crowd(url, users=users, options=options, place=place))
         return made[-1]
 
     yield make

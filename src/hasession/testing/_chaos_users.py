@@ -206,9 +206,9 @@ class Crowd:
             self._read_back = True
             self.final_reads()
         checked = {user.index for user in (self.users if users is None else users)}
-        checker = Checker(
-            owners=[user.owner for user in self.users], durability="async" if lossy else "replicated"
-        )
+        owners = [user.owner for user in self.users]
+        durability = "async" if lossy else "replicated"
+        checker = Checker(owners=owners, durability=durability, started=self._started)
         return checker.check([op for op in self.history.ops if op.user in checked], self.history.faults)
 
     def assert_unharmed(self, *, lossy: bool = False) -> Verdict:
