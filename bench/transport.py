@@ -1,260 +1,232 @@
-"""What hasession's own transport saves: its stores on redis-py next to the same stores on a minimal
-``asyncio.Protocol`` (async) or blocking socket (sync) feeding ``hiredis.Reader``: hasession's own
-(``ours``, hasession/_transport.py) and the prototype it came from (``lean``).
+"""CPU per request of the store's request cycle, this checkout against another one (A/B), interleaved.
 
-    .venv/bin/python bench/transport.py [--n 2000] [--repeats 5]
+    .venv/bin/python bench/transport.py [--n 2000] [--rounds 5] [--topology standalone|sentinel]
+                                        [--against DIR] [--durability async|replicated]
 
-One ``redis-server`` (``hasession.testing.RedisServer``), one task or thread, loopback. For a read (open,
-load, read one key, save unchanged) and a one-key write (open, load, set one key, save), it prints the CPU
-time (``time.thread_time``) per request of the three stores (``ours``: the store on hasession's own
-transport, ``hasession/_transport.py``), best and median of ``--repeats`` runs, interleaved.
+One topology (``hasession.testing``: one ``redis-server``, or a master, a replica and three Sentinels), one
+task or thread, loopback. For a read (open, load, read one key, save unchanged) and a one-key write (open,
+load, set one key, save), on both drivers, it prints the CPU time (``time.thread_time``) per request of the
+store: the best, median and worst of ``--rounds`` runs of ``--n`` requests each.
 
-The prototype keeps only what the driver needs from a connection (``_send``: one batch, its replies, a
-``NOSCRIPT`` resent as ``EVAL``), and closes a connection whose reply did not come in time: its state is
-unknown. It does without everything a real transport needs (TLS, unix sockets, AUTH, SELECT, client name,
-Sentinel, Cluster redirections, the error mapping of hasession/_redis.py): it measures the floor.
+``--canned`` takes the socket out: after the warm-up, each pooled connection answers every batch with the
+replies Redis gave the same command during the warm-up (the ``PING`` nonce echoed), so the figures are the
+store's own CPU, without the system calls and the event loop's wake-ups, and far less noisy.
+
+``--against DIR`` names another checkout (its ``src`` is put first on ``PYTHONPATH``): every round runs that
+checkout's store (``A``) and this one's (``B``), one after the other, each in a fresh process, against the
+same servers, and the last column is B's median over A's. The machine may be busy: only figures taken in the
+same run, interleaved, compare.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
-import socket
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
 
-import hiredis
 from peers.common import SESSION  # the session every benchmark keeps (bench/peers)
 
 import hasession
-from hasession._commands import Batch, Reply
-from hasession._routing import NoScript, error_from_reply
-from hasession._topology import Address
-from hasession.testing import RedisServer
+from hasession.testing import RedisServer, SentinelTopology
+
+SECRET = "b" * 32
+SCENARIOS = ("async read", "async write", "sync read", "sync write")
+HERE = Path(__file__).resolve().parent.parent
 
 
-def pack(commands: list[tuple[Any, ...]]) -> bytes:
-    """RESP arrays of bulk strings."""
-    out = []
-    for command in commands:
-        out.append(b"*%d\r\n" % len(command))
-        for arg in command:
-            raw = arg if isinstance(arg, bytes) else str(arg).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
-    return b"".join(out)
+def _options(durability: str) -> dict[str, Any]:
+    return {"secret_keys": SECRET, "durability": hasession.DurabilityPolicy(mode=durability)}  # type: ignore[arg-type]
 
 
-class LeanConnection(asyncio.Protocol):
-    """One connection: write a batch, collect exactly its replies; anything unexpected closes it."""
+class Tape:
+    """Records what Redis answered each command of the warm-up, then answers from the record.
+
+    A batch is keyed by its commands' names and script hashes (``EVALSHA <sha>``); its first command is
+    the store's ``PING <nonce>``, whose echo is made up from the batch."""
 
     def __init__(self) -> None:
-        self.reader = hiredis.Reader()
-        self.transport: asyncio.Transport | None = None
-        self.replies: list[Any] = []
-        self.expected = 0
-        self.waiter: asyncio.Future[list[Any]] | None = None
-        self.broken = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.reader.feed(data)
-        while (reply := self.reader.gets()) is not False:
-            self.replies.append(reply)
-        if self.waiter is None or len(self.replies) > self.expected:
-            self.close()  # a reply nobody asked for: the connection is out of step
-        elif len(self.replies) == self.expected and not self.waiter.done():
-            self.waiter.set_result(self.replies)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.broken = True
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(ConnectionError("connection lost"))
-
-    def close(self) -> None:
-        self.broken = True
-        if self.transport is not None:
-            self.transport.close()
-
-    async def roundtrip(self, packed: bytes, count: int, timeout: float) -> list[Any]:
-        assert self.transport is not None
-        self.replies, self.expected = [], count
-        self.waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(packed)
-        try:
-            async with asyncio.timeout(timeout):
-                return await self.waiter
-        except BaseException:
-            self.close()  # timed out or cancelled mid-reply: unknown state, never reused
-            raise
-        finally:
-            self.waiter = None
-
-
-class LeanStore(hasession.AsyncSessionStore):
-    """The async store with its ``_send`` on :class:`LeanConnection` (standalone only)."""
-
-    def __init__(self, config: Any) -> None:
-        super().__init__(config)
-        self._lean: dict[Address, collections.deque[LeanConnection]] = {}
-
-    async def _send(self, address: Address, batch: Batch) -> list[Reply]:
-        idle = self._lean.setdefault(address, collections.deque())
-        conn = idle.pop() if idle else await self._connect(address)
-        try:
-            replies = await self._lean_roundtrip(conn, batch.wire())
-            try:
-                return batch.settle(replies)
-            except NoScript:
-                return batch.settle(await self._lean_roundtrip(conn, batch.wire(by_sha=False)))
-        finally:
-            if not conn.broken:
-                idle.append(conn)
-
-    async def _lean_roundtrip(self, conn: LeanConnection, commands: list[Any]) -> list[Reply]:
-        self.stats.round_trips += 1
-        raw = await conn.roundtrip(pack(commands), len(commands), 5.0)
-        return [error_from_reply(str(r)) if isinstance(r, hiredis.ReplyError) else r for r in raw]
+        self.replies: dict[tuple[bytes, ...], list[Any]] = {}
 
     @staticmethod
-    async def _connect(address: Address) -> LeanConnection:
-        loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(LeanConnection, address.host, address.port)
-        return conn
+    def _split(packed: bytes) -> tuple[bytes, tuple[bytes, ...]]:
+        words = packed.split(b"\r\n")
+        nonce, key, i = words[4], [], 5
+        while i < len(words) - 1:
+            count = int(words[i][1:])
+            name = words[i + 2]
+            key.append(name + (b" " + words[i + 4] if name == b"EVALSHA" else b""))
+            i += 1 + 2 * count
+        return nonce, tuple(key)
+
+    def record(self, conn: Any, sync: bool) -> None:
+        real = conn.roundtrip
+
+        def keep(packed: bytes, replies: list[Any]) -> list[Any]:
+            if packed.startswith(b"*2\r\n$4\r\nPING"):
+                self.replies[self._split(packed)[1]] = replies[1:]
+            return replies
+
+        async def arecorded(packed: bytes, count: int, timeout: float) -> list[Any]:
+            return keep(packed, await real(packed, count, timeout))
+
+        def recorded(packed: bytes, count: int, timeout: float) -> list[Any]:
+            return keep(packed, real(packed, count, timeout))
+
+        conn.roundtrip = recorded if sync else arecorded
+
+    def play(self, conn: Any, sync: bool) -> None:
+        def answer(packed: bytes) -> list[Any]:
+            nonce, key = self._split(packed)
+            return [nonce, *self.replies[key]]
+
+        async def aplayed(packed: bytes, count: int, timeout: float) -> list[Any]:
+            return answer(packed)
+
+        def played(packed: bytes, count: int, timeout: float) -> list[Any]:
+            return answer(packed)
+
+        conn.roundtrip = played if sync else aplayed
 
 
-class LeanSyncStore(hasession.SessionStore):
-    """The sync store with its ``_send`` on blocking sockets feeding ``hiredis.Reader`` (standalone only)."""
-
-    def __init__(self, config: Any) -> None:
-        super().__init__(config)
-        self._lean: dict[Address, list[socket.socket]] = {}
-
-    def _send(self, address: Address, batch: Batch) -> list[Reply]:
-        idle = self._lean.setdefault(address, [])
-        sock = idle.pop() if idle else socket.create_connection((address.host, address.port), timeout=5.0)
-        healthy = False
-        try:
-            replies = self._lean_roundtrip(sock, batch.wire())
-            try:
-                result = batch.settle(replies)
-            except NoScript:
-                result = batch.settle(self._lean_roundtrip(sock, batch.wire(by_sha=False)))
-            healthy = True
-            return result
-        finally:  # a timeout, a reset or a half-read reply: the socket's state is unknown, close it
-            idle.append(sock) if healthy else sock.close()
-
-    def _lean_roundtrip(self, sock: socket.socket, commands: list[Any]) -> list[Reply]:
-        self.stats.round_trips += 1
-        sock.sendall(pack(commands))
-        reader, raw = hiredis.Reader(), []
-        while len(raw) < len(commands):
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("connection closed")
-            reader.feed(chunk)
-            while (reply := reader.gets()) is not False:
-                raw.append(reply)
-        if len(raw) != len(commands):
-            raise ConnectionError("more replies than commands")
-        return [error_from_reply(str(r)) if isinstance(r, hiredis.ReplyError) else r for r in raw]
+def _connections(store: Any) -> list[Any]:
+    return [conn for pool in store._pools.values() for conn in pool._idle]
 
 
-S = TypeVar("S", hasession.SessionStore, hasession.AsyncSessionStore)
+async def _async_cpu(url: str, n: int, durability: str, canned: bool) -> dict[str, float]:
+    store = hasession.AsyncSessionStore.from_url(url, **_options(durability))
+    session = store.open(None)
+    await store.load_into(session)
+    session.update(SESSION)
+    cookie = (await store.save(session)).value
 
-
-def _ours(store: S, *, lean: bool = True) -> S:
-    """The store on hasession's own transport (hasession/_transport.py), or on redis-py's pools."""
-    store._lean = lean
-    return store
-
-
-def report(scenario: str, name: str, values: list[float]) -> None:
-    best, median = min(values), statistics.median(values)
-    print(f"{scenario:11s} {name:8s}: best {best:6.1f} µs CPU, median {median:6.1f}")
-
-
-def sync_main(url: str, n: int, repeats: int) -> None:
-    stores = {
-        "redis-py": _ours(hasession.SessionStore.from_url(url, secret_keys="b" * 32), lean=False),
-        "lean": LeanSyncStore(hasession.StoreConfig.from_url(url, secret_keys="b" * 32)),
-        "ours": _ours(hasession.SessionStore.from_url(url, secret_keys="b" * 32)),
-    }
-    cookies = {}
-    for name, store in stores.items():
-        session = store.open(None)
-        session.update(SESSION)
-        cookies[name] = store.save(session).value
-
-    def per_request_sync(store: hasession.SessionStore, cookie: str, write: bool) -> float:
+    async def run(write: bool, count: int) -> float:
         began = time.thread_time()
-        for i in range(n):
+        for i in range(count):
+            session = store.open(cookie)
+            await store.load_into(session)
+            if write:
+                session["counter"] = i
+            else:
+                session.get("user_id")
+            await store.save(session)
+        return (time.thread_time() - began) / count * 1e6
+
+    await run(True, 300)  # warm up: discovery, the script cache, the canary
+    if canned:
+        tape = Tape()
+        for conn in _connections(store):
+            tape.record(conn, sync=False)
+        await run(False, 2)
+        await run(True, 2)
+        for conn in _connections(store):
+            tape.play(conn, sync=False)
+    try:
+        return {"async read": await run(False, n), "async write": await run(True, n)}
+    finally:
+        await store.close()
+
+
+def _sync_cpu(url: str, n: int, durability: str, canned: bool) -> dict[str, float]:
+    store = hasession.SessionStore.from_url(url, **_options(durability))
+    session = store.open(None)
+    session.update(SESSION)
+    cookie = store.save(session).value
+
+    def run(write: bool, count: int) -> float:
+        began = time.thread_time()
+        for i in range(count):
             session = store.open(cookie)
             if write:
                 session["counter"] = i
             else:
                 session.get("user_id")
             store.save(session)
-        return (time.thread_time() - began) / n * 1e6
+        return (time.thread_time() - began) / count * 1e6
 
-    for scenario in ("read", "write"):
-        runs: dict[str, list[float]] = {name: [] for name in stores}
-        for _ in range(repeats):
-            for name, store in stores.items():
-                runs[name].append(per_request_sync(store, cookies[name], scenario == "write"))
-        for name, values in runs.items():
-            report(f"sync {scenario}", name, values)
-    for store in stores.values():
+    run(True, 300)
+    if canned:
+        tape = Tape()
+        for conn in _connections(store):
+            tape.record(conn, sync=True)
+        run(False, 2)
+        run(True, 2)
+        for conn in _connections(store):
+            tape.play(conn, sync=True)
+    try:
+        return {"sync read": run(False, n), "sync write": run(True, n)}
+    finally:
         store.close()
 
 
-async def per_request(store: hasession.AsyncSessionStore, cookie: str, write: bool, n: int) -> float:
-    began = time.thread_time()
-    for i in range(n):
-        session = store.open(cookie)
-        await store.load_into(session)
-        if write:
-            session["counter"] = i
-        else:
-            session.get("user_id")
-        await store.save(session)
-    return (time.thread_time() - began) / n * 1e6
+def worker(url: str, n: int, durability: str, canned: bool) -> None:
+    """One round of every scenario, in this process, printed as JSON."""
+    figures = asyncio.run(_async_cpu(url, n, durability, canned))
+    figures.update(_sync_cpu(url, n, durability, canned))
+    print(json.dumps({"source": hasession.__file__, **figures}))
 
 
-async def main(args: argparse.Namespace) -> None:
-    with RedisServer() as server:
-        stores = {
-            "redis-py": _ours(
-                hasession.AsyncSessionStore.from_url(server.url, secret_keys="b" * 32), lean=False
-            ),
-            "lean": LeanStore(hasession.StoreConfig.from_url(server.url, secret_keys="b" * 32)),
-            "ours": _ours(hasession.AsyncSessionStore.from_url(server.url, secret_keys="b" * 32)),
-        }
-        cookies = {}
-        for name, store in stores.items():
-            session = store.open(None)
-            await store.load_into(session)
-            session.update(SESSION)
-            cookies[name] = (await store.save(session)).value
-            await per_request(store, cookies[name], True, 300)  # warm up
-        for scenario in ("read", "write"):
-            runs: dict[str, list[float]] = {name: [] for name in stores}
-            for _ in range(args.repeats):
-                for name, store in stores.items():
-                    runs[name].append(await per_request(store, cookies[name], scenario == "write", args.n))
-            for name, values in runs.items():
-                report(f"async {scenario}", name, values)
-        for store in stores.values():
-            await store.close()
-        sync_main(server.url, args.n, args.repeats)
+def _round(src: Path, args: argparse.Namespace, url: str) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    command = [sys.executable, __file__, "--worker", url, "--n", str(args.n), "--durability", args.durability]
+    command += ["--canned"] if args.canned else []
+    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+    figures = json.loads(out.strip().splitlines()[-1])
+    source = figures.pop("source")
+    if not source.startswith(str(src)):
+        raise SystemExit(f"{src}: the worker imported {source}")
+    return figures  # type: ignore[no-any-return]
+
+
+def _topology(name: str) -> AbstractContextManager[Any]:
+    return RedisServer() if name == "standalone" else SentinelTopology(replicas=1, sentinels=3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=2000, help="requests per scenario per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--topology", default="standalone", choices=["standalone", "sentinel"])
+    parser.add_argument("--durability", default="async", choices=["async", "replicated"])
+    parser.add_argument("--against", type=Path, help="another checkout, measured as A (this one is B)")
+    parser.add_argument("--canned", action="store_true", help="replies from a record: the store's own CPU")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.n, args.durability, args.canned)
+        return
+    subjects = {"B": HERE / "src"}
+    if args.against is not None:
+        subjects = {"A": args.against.resolve() / "src", **subjects}
+    runs: dict[str, dict[str, list[float]]] = {s: {k: [] for k in SCENARIOS} for s in subjects}
+    with _topology(args.topology) as topo:
+        for _ in range(args.rounds):
+            for subject, src in subjects.items():
+                for scenario, value in _round(src, args, topo.url).items():
+                    runs[subject][scenario].append(value)
+    socket = "canned replies, no socket" if args.canned else "loopback"
+    print(f"{args.topology}, {args.durability}, {socket}: CPU µs per request")
+    print(f"  {args.rounds} rounds of {args.n} requests per scenario")
+    for subject, src in subjects.items():
+        print(f"  {subject}: {src}")
+    print(f"  {'scenario':12} {'subject':7} {'best':>7} {'median':>7} {'worst':>7} {'B/A':>6}")
+    for scenario in SCENARIOS:
+        medians = {s: statistics.median(runs[s][scenario]) for s in subjects}
+        for subject in subjects:
+            values = runs[subject][scenario]
+            ratio = f"{medians['B'] / medians['A']:6.2f}" if subject == "B" and "A" in medians else ""
+            spread = f"{min(values):7.1f} {medians[subject]:7.1f} {max(values):7.1f}"
+            print(f"  {scenario:12} {subject:7} {spread} {ratio}")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=5)
-    asyncio.run(main(parser.parse_args()))
+    main()

@@ -7,13 +7,13 @@ run the batches, and retry a batch whose outcome is unknown (every batch is idem
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import orjson
 
 from ._codec import Codec
-from ._commands import Batch, Call, Degraded, Eval, Flow, Reply, text
+from ._commands import Batch, Call, Degraded, Eval, Flow, Reply, Script, text
 from ._config import DurabilityPolicy, SessionPolicy
 from ._exceptions import (
     ConcurrentUpdate,
@@ -36,6 +36,7 @@ _USER = "@u"
 _DATA_FIELD, _USER_FIELD = _DATA.encode(), _USER.encode()
 _NOT_A_HASH = b"@!"  # LOAD's answer for a key of another type
 _TOMBSTONE = b"@d"
+_BYTES = frozenset({bytes})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,28 +59,35 @@ class SessionFlows:
     codec: Codec
     policy: SessionPolicy
     durability: DurabilityPolicy
+    #: Whether a load offers its replica twin (``StoreConfig.degraded_reads`` is set).
+    degraded_reads: bool = False
+    # Derived once (each request's path reads them).
+    _load_script: Script = field(init=False, repr=False)
+    _load_tail: tuple[int, int] = field(init=False, repr=False)
+    _wait: tuple[int, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        p, durable = self.policy, self.durability.mode == "replicated"
+        object.__setattr__(self, "_load_script", LOAD_FENCED if durable else LOAD)
+        object.__setattr__(self, "_load_tail", (p.idle_timeout * 1000, p.touch_interval * 1000))
+        wait = (self.durability.replicas, self.durability.wait_timeout_ms) if durable else (0, 0)
+        object.__setattr__(self, "_wait", wait)
 
     # -- batches -----------------------------------------------------------------------------
 
     def write(self, route: str, *commands: Call | Eval) -> Batch:
-        durable = self.durability.mode == "replicated"
-        return Batch(
-            commands,
-            route=route,
-            wait_replicas=self.durability.replicas if durable else 0,
-            wait_timeout_ms=self.durability.wait_timeout_ms if durable else 0,
-        )
+        replicas, timeout_ms = self._wait
+        return Batch(commands, route=route, wait_replicas=replicas, wait_timeout_ms=timeout_ms)
 
     # -- flows -------------------------------------------------------------------------------
 
     def load(self, sid: SessionId, now_ms: int) -> Flow[StoredSession | None]:
         """Read a session and refresh its sliding TTL when due, in one round trip."""
-        key, p = self.keys.data(sid), self.policy
-        fenced = self.durability.mode == "replicated"
-        script = Eval(
-            LOAD_FENCED if fenced else LOAD, (key,), (now_ms, p.idle_timeout * 1000, p.touch_interval * 1000)
-        )
-        replica = Batch((Call(("HGETALL", key)),), route=key, write=False, degraded=True)
+        key = self.keys.data(sid)
+        script = Eval(self._load_script, (key,), (now_ms, *self._load_tail))
+        replica = None
+        if self.degraded_reads:
+            replica = Batch((Call(("HGETALL", key)),), route=key, write=False, degraded=True)
         (reply,) = yield Batch((script,), route=key, fallback=replica)
         degraded = isinstance(reply, Degraded)
         if isinstance(reply, Degraded):
@@ -251,8 +259,12 @@ class SessionFlows:
         assigned, removed = session.changes()
         for key in session.mutated_keys():
             assigned[key] = session.data[key]
-        plain = {k: self.codec.dumps(v) for k, v in assigned.items()}
-        sets = {_DATA + k: self.codec.seal(p, context=_context(tag, k)) for k, p in plain.items()}
+        dumps, codec = self.codec.dumps, self.codec
+        plain = {k: dumps(v) for k, v in assigned.items()}
+        if codec.encrypts:
+            sets = {_DATA + k: codec.seal(p, context=_context(tag, k)) for k, p in plain.items()}
+        else:  # stored as it is: no per-field context to build
+            sets = {_DATA + k: p for k, p in plain.items()}
         dels = {_DATA + k for k in removed}
         if session.user_changed and session.user_id is not None:
             sets[_USER] = self.codec.encode(session.user_id, context=_context(tag, _USER))
@@ -265,9 +277,9 @@ class SessionFlows:
         if not plain:
             return
         stored = session.stored.plain if session.stored else {}
-        sizes = {k: len(v) + len(k) for k, v in stored.items() if k not in removed}
-        sizes.update({k: len(v) + len(k) for k, v in plain.items()})
-        total = sum(sizes.values())
+        kept = [k for k in stored if k not in removed and k not in plain]
+        total = sum(map(len, kept)) + sum(len(stored[k]) for k in kept)
+        total += sum(map(len, plain)) + sum(map(len, plain.values()))
         if total > self.policy.max_size:
             raise SessionTooLarge(f"session is {total} bytes, more than max_size={self.policy.max_size}")
 
@@ -293,7 +305,7 @@ class SessionFlows:
             expires_ms=_integer(meta, b"@x"),
             touched=now_ms - _integer(meta, b"@t") >= self.policy.touch_interval * 1000,
         )
-        size = sum(len(k) + len(v) for k, v in values.items())
+        size = sum(map(len, values)) + sum(map(len, values.values()))
         if size > self.policy.max_size:  # hasession never writes that much: every save would fail
             raise UndecodableSession(f"{size} bytes of values, more than max_size={self.policy.max_size}")
         if not self._decode_all(stored, values):
@@ -376,28 +388,39 @@ def _delta_args(sets: dict[str, bytes], dels: set[str] | tuple[()]) -> tuple[str
 
 
 def _split(reply: Reply) -> tuple[dict[bytes, bytes], dict[str, bytes]]:
-    """A hash reply as its metadata fields and its values by session key, in one pass.
+    """A hash reply as its metadata fields and its values by session key.
 
     A reply that is not a hash of byte strings was not written by hasession; a value whose name is
     not UTF-8 was not either (it is dropped, logged)."""
     if not isinstance(reply, list) or len(reply) % 2:
         raise UndecodableSession(f"not a session hash: {type(reply).__name__}")
+    if not set(map(type, reply)) <= _BYTES:
+        raise UndecodableSession("not a session hash: a field that is not a string")
     meta: dict[bytes, bytes] = {}
-    values: dict[str, bytes] = {}
+    values: dict[bytes, bytes] = {}
     pairs = iter(reply)
     for name, raw in zip(pairs, pairs, strict=True):
-        if not isinstance(name, bytes) or not isinstance(raw, bytes):
-            raise UndecodableSession("not a session hash: a field that is not a string")
-        if name[:1] != _DATA_FIELD:
-            if not name.isascii():  # hasession's own metadata names are ASCII
-                log.error("hasession: ignored a session field hasession did not write (a non-ASCII name)")
+        if name[:1] == _DATA_FIELD:
+            values[name] = raw
+        else:
             meta[name] = raw
-            continue
+    if not all(name.isascii() for name in meta):  # hasession's own metadata names are ASCII
+        log.error("hasession: ignored a session field hasession did not write (a non-ASCII name)")
+    try:
+        return meta, {name[1:].decode(): raw for name, raw in values.items()}
+    except UnicodeDecodeError:
+        return meta, _utf8_names(values)
+
+
+def _utf8_names(values: dict[bytes, bytes]) -> dict[str, bytes]:
+    """The values whose names are UTF-8, by name (the others are dropped, logged)."""
+    named: dict[str, bytes] = {}
+    for name, raw in values.items():
         try:
-            values[name[1:].decode()] = raw
+            named[name[1:].decode()] = raw
         except UnicodeDecodeError:
             log.error("hasession: ignored a session field whose name is not UTF-8")
-    return meta, values
+    return named
 
 
 def _is_utf8(value: object) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import re
@@ -34,6 +35,8 @@ _TAG_CHARS = TAG_BYTES * 4 // 3  # 6 bytes: exactly 8 characters, so the tag is 
 # The last character of an unpadded base64 text carries unused low bits, which must be zero.
 _ID_LAST = "AEIMQUYcgkosw048"  # 38 bytes: 2 unused bits
 _SIG_LAST = "AQgw"  # 16 bytes: 4 unused bits
+#: Cookies a codec remembers having verified (see :meth:`IdCodec.verify`).
+VERIFIED_CACHE_SIZE = 4096
 _COOKIE = re.compile(
     rf"[A-Za-z0-9_-]{{{_ID_CHARS - 1}}}[{_ID_LAST}]\.[A-Za-z0-9_-]{{{_SIG_CHARS - 1}}}[{_SIG_LAST}]"
 )
@@ -81,13 +84,14 @@ class IdCodec:
     session is stored; set ``hash_key`` explicitly before retiring the oldest signing key.
     """
 
-    __slots__ = ("_hasher", "_signers", "_token")
+    __slots__ = ("_hasher", "_signers", "_token", "_verified")
 
     def __init__(self, keys: Sequence[Secret], *, hash_key: Secret | None = None) -> None:
         # HMAC objects keyed once; each use copies one (cheaper than keying a new one).
         self._signers = tuple(_prepared(_derive(k, b"cookie-signature")) for k in reversed(keys))
         self._hasher = _prepared(_derive(hash_key or keys[0], b"id-hash"))
         self._token = object()  # marks the ids this codec verified (see SessionId.cookie)
+        self._verified: dict[str, SessionId] = {}  # cookie -> its id, for cookies that verified
 
     def new(self) -> SessionId:
         """A fresh random id with a fresh slot tag."""
@@ -106,8 +110,27 @@ class IdCodec:
         return f"{sid.value}.{_b64(_mac(self._signers[0], sid.value)[:SIG_BYTES])}"
 
     def verify(self, cookie: str | None) -> SessionId | None:
-        """The id a cookie carries, or ``None`` when it is missing, malformed, oversized or forged."""
-        if not cookie or _COOKIE.fullmatch(cookie) is None:
+        """The id a cookie carries, or ``None`` when it is missing, malformed, oversized or forged.
+
+        A cookie that verified is remembered (the last :data:`VERIFIED_CACHE_SIZE` of them), so a
+        returning browser costs a dict lookup instead of two HMACs. Only the exact cookie string
+        that verified is found there: anything else, forged or not, is checked in full as before,
+        in the same time. A hit is faster than a check, which tells only someone who already holds
+        that valid cookie that it was used lately; lookups compare strings only on equal hashes,
+        and ``str`` hashes are keyed per process, so no one steers a lookup to a cached cookie.
+        """
+        if not cookie or len(cookie) != MAX_COOKIE_CHARS:
+            return None
+        known = self._verified.get(cookie)
+        if known is not None:
+            return known
+        sid = self._check(cookie)
+        if sid is not None:
+            self._remember(cookie, sid)
+        return sid
+
+    def _check(self, cookie: str) -> SessionId | None:
+        if _COOKIE.fullmatch(cookie) is None:
             return None  # one spelling per id: other alphabets and unused low bits are refused
         value, signature = cookie[:_ID_CHARS], cookie[_ID_CHARS + 1 :]
         fresh = True
@@ -126,6 +149,15 @@ class IdCodec:
             cookie=cookie if fresh else None,
             signer=self._token,
         )
+
+    def _remember(self, cookie: str, sid: SessionId) -> None:
+        """Keep ``cookie -> sid``, dropping the oldest entry when full (threads may race here: at
+        worst an entry too many, or one dropped early)."""
+        verified = self._verified
+        if len(verified) >= VERIFIED_CACHE_SIZE:
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):  # another thread's change
+                del verified[next(iter(verified))]
+        verified[cookie] = sid
 
     def hash_user(self, user_id: str) -> str:
         """Keyed hash of a user id, for the per-user index key."""

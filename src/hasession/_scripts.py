@@ -27,8 +27,9 @@ __all__ = ["CANARY", "CYCLE", "DESTROY", "INDEX_ADD", "LOAD", "LOAD_FENCED", "SA
 # Shared helpers, prepended to the scripts that write session data.
 # apply(): ARGV[at] = number of fields to set, then field/value pairs, then the number of
 # fields to delete, then their names. Returns how many fields it changed.
-# finish(): stamps request id and touch time, bumps the version when data changed, and sets
-# the TTL to min(now + idle, absolute expiry).
+# finish(): stamps request id and touch time, bumps the version when data changed (else returns
+# ``v``, the version read before), and sets the TTL to min(now + idle, ``x`` the absolute expiry).
+# Both scripts read ``@v`` and ``@x`` before they write: finish() is handed them, not reading again.
 _PRELUDE = """
 local function apply(key, argv, at)
   local nset = tonumber(argv[at])
@@ -46,15 +47,11 @@ local function apply(key, argv, at)
   return nset + ndel
 end
 
-local function finish(key, rid, now, idle, changed)
-  local v
+local function finish(key, rid, now, idle, changed, v, x)
   if changed then
     v = redis.call('HINCRBY', key, '@v', 1)
-  else
-    v = redis.call('HGET', key, '@v')
   end
   redis.call('HSET', key, '@r', rid, '@t', now)
-  local x = tonumber(redis.call('HGET', key, '@x'))
   local exp = now + idle
   if x < exp then exp = x end
   redis.call('PEXPIREAT', key, exp)
@@ -102,16 +99,19 @@ local key, rid, now, idle = KEYS[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4
 local meta = redis.call('HMGET', key, '@r', '@v', '@x', '@d')
 if meta[4] then return {'DESTROYED'} end
 if meta[1] == rid then return {'OK', meta[2]} end
+local x
 if meta[2] == false then
   if ARGV[1] ~= 'c' then return {'GONE'} end
+  x = tonumber(ARGV[5])
   redis.call('HSET', key, '@c', ARGV[3], '@x', ARGV[5], '@v', 0)
 else
   if ARGV[1] == 'c' then return {'COLLISION'} end
-  if tonumber(meta[3]) <= now then return {'GONE'} end
+  x = tonumber(meta[3])
+  if x <= now then return {'GONE'} end
   if ARGV[6] ~= '' and meta[2] ~= ARGV[6] then return {'CONFLICT', meta[2]} end
 end
 local changed = apply(key, ARGV, 7) > 0 or ARGV[1] == 'c'
-return {'OK', finish(key, rid, now, idle, changed)}
+return {'OK', finish(key, rid, now, idle, changed, meta[2], x)}
 """,
 )
 
@@ -133,7 +133,7 @@ if ARGV[5] ~= '' and meta[1] ~= ARGV[5] then return {'CONFLICT', meta[1]} end
 local h = redis.call('HGETALL', KEYS[1])
 for i = 1, #h, 2 do redis.call('HSET', KEYS[2], h[i], h[i + 1]) end
 apply(KEYS[2], ARGV, 6)
-local v = finish(KEYS[2], rid, now, idle, true)
+local v = finish(KEYS[2], rid, now, idle, true, nil, tonumber(meta[2]))
 redis.call('UNLINK', KEYS[1])
 redis.call('HSET', KEYS[1], '@d', '1')
 redis.call('PEXPIRE', KEYS[1], ARGV[4])

@@ -113,8 +113,8 @@ class SessionState:
         """Loaded keys whose value was changed in place (their JSON differs from what was loaded)."""
         if not self.accessed or self.stored is None:
             return set()
-        plain, data = self.stored.plain, self.data
-        return {k for k in self.read_keys() if k in plain and orjson.dumps(data[k]) != plain[k]}
+        plain, assigned, dumps = self.stored.plain, self.assigned, orjson.dumps
+        return {k for k, v in self.data.items() if k not in assigned and k in plain and dumps(v) != plain[k]}
 
     def changes(self) -> tuple[dict[str, Any], set[str]]:
         """``(values to write, keys to delete)`` since the load; values mutated in place are not

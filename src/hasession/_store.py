@@ -6,7 +6,8 @@ The drivers (``_async/store.py`` and its generated twin ``_sync/store.py``) only
 from __future__ import annotations
 
 import logging
-import secrets
+import os
+import random
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -191,6 +192,7 @@ class StoreBase:
             codec=Codec(config.encryption_keys),
             policy=config.session,
             durability=config.durability,
+            degraded_reads=config.degraded_reads is not None,
         )
         self._router = make_router(config)
         #: The canary token last seen. It is checked at start, after every recovery, and every
@@ -229,4 +231,14 @@ class StoreBase:
 
     @staticmethod
     def _request_id() -> str:
-        return secrets.token_hex(8)
+        """A fresh id for one save, which makes its retries idempotent: unique, not secret (nobody
+        but the store sends one), so from a generator of our own, seeded from the OS and again in a
+        forked child, rather than a system call per save. Not ``random``'s shared generator: an app
+        that seeds it would make its processes draw the same ids, and a save whose id was already
+        stored is taken for done."""
+        return f"{_REQUEST_IDS.getrandbits(64):016x}"
+
+
+_REQUEST_IDS = random.Random()  # seeded from os.urandom
+if hasattr(os, "register_at_fork"):  # a forked worker must not draw its parent's ids
+    os.register_at_fork(after_in_child=_REQUEST_IDS.seed)

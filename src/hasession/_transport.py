@@ -12,7 +12,6 @@ reply leaves its connection usable: every reply of the batch was read.
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import threading
@@ -35,11 +34,18 @@ from ._redis import tls_refusal
 from ._routing import error_from_reply
 from ._topology import Address, ConnectionOptions
 
-__all__ = ["LEAN", "Link", "Pool", "Settings", "check_hello", "decode", "io_errors", "keepalive", "settings"]
-
-#: Whether the stores use this transport (the default) or redis-py's pools, kept for one release
-#: behind ``HASESSION_TRANSPORT=redis-py`` to compare the two (private: not a supported setting).
-LEAN = os.environ.get("HASESSION_TRANSPORT") != "redis-py"
+__all__ = [
+    "IO_ERRORS",
+    "Link",
+    "Pool",
+    "Settings",
+    "check_hello",
+    "decode",
+    "io_error",
+    "io_errors",
+    "keepalive",
+    "settings",
+]
 
 _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
 # Error replies that mean the credentials are wrong or missing: misconfiguration, never retried
@@ -141,17 +147,27 @@ def check_hello(raw: list[object], address: Address) -> None:
             raise reply
 
 
+def io_error(address: Address, exc: OSError | hiredis.ProtocolError) -> StoreError:
+    """The :class:`StoreError` for an I/O error of a connection to ``address`` (raise it ``from exc``)."""
+    if isinstance(exc, TimeoutError):  # socket.timeout and asyncio's are this class since Python 3.10 / 3.11
+        return StoreTimeout(f"{address}: timed out")
+    if isinstance(exc, hiredis.ProtocolError):
+        return StoreProtocolError(f"{address}: {exc}")
+    # refused, reset, end of file, TLS failures (a refusal: misconfigured)
+    return tls_refusal(address, exc) or StoreConnectionError(f"{address}: {exc}")
+
+
+#: What :func:`io_error` translates.
+IO_ERRORS = (OSError, hiredis.ProtocolError)
+
+
 @contextmanager
 def io_errors(address: Address) -> Iterator[None]:
-    """Translate the I/O errors of a connection into :class:`StoreError` subclasses."""
+    """Translate the I/O errors of a connection into :class:`StoreError` subclasses (:func:`io_error`)."""
     try:
         yield
-    except TimeoutError as exc:  # socket.timeout and asyncio's are this class since Python 3.10 / 3.11
-        raise StoreTimeout(f"{address}: timed out") from exc
-    except hiredis.ProtocolError as exc:
-        raise StoreProtocolError(f"{address}: {exc}") from exc
-    except OSError as exc:  # refused, reset, end of file, TLS failures (a refusal: misconfigured)
-        raise tls_refusal(address, exc) or StoreConnectionError(f"{address}: {exc}") from exc
+    except IO_ERRORS as exc:
+        raise io_error(address, exc) from exc
 
 
 class Link(Protocol):

@@ -7,9 +7,10 @@ would otherwise write four times lives here.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "adoptable",
     "answer_for",
     "check_cookie_options",
+    "cookie_value",
     "log_store_error",
     "session_used",
     "vary_cookie",
@@ -36,7 +38,8 @@ __all__ = [
 
 log = logging.getLogger("hasession")
 
-_TEXT = (("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"))
+# An error answer depends on the session too (a request without the cookie may have succeeded).
+_TEXT = (("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"), ("Vary", "Cookie"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,7 +55,8 @@ class ErrorAnswer:
 
 
 def answer_for(exc: StoreError) -> ErrorAnswer:
-    """``409`` for a compare-and-set conflict; ``503`` + ``Retry-After`` for anything else.
+    """``409`` for a compare-and-set conflict; ``503`` + ``Retry-After`` for anything else; both
+    with ``Cache-Control: no-store`` and ``Vary: Cookie``.
 
     A store that stayed unreachable through the hold budget, or that answers with an error
     no retry can fix, is a service problem: never a ``500`` with a traceback.
@@ -83,6 +87,30 @@ def vary_cookie(existing: str | None) -> str:
         return "Cookie"
     parts = [p.strip() for p in existing.split(",")]
     return existing if any(p.lower() in ("cookie", "*") for p in parts) else f"{existing}, Cookie"
+
+
+#: A value every cookie parser returns as is: no quotes, escapes, spaces or separators.
+_PLAIN = re.compile(r"[A-Za-z0-9._-]*")
+
+
+def cookie_value(header: str | None, name: str, parsed: Callable[[], Mapping[str, str]]) -> str | None:
+    """The value of cookie ``name`` in a ``Cookie`` header, as the framework's own parser would find
+    it (``parsed()``: the framework's cookies of the request), without parsing the whole header in
+    the usual case: ``name`` appears once, as a cookie name, with a plain value, and nothing is
+    quoted. Anything else (the name twice, quotes, tabs...) is left to ``parsed()``, so a request
+    never gets a different cookie than the framework would give it.
+    """
+    if not header or name not in header:
+        return None
+    start = header.find(name + "=")
+    if start < 0 or header.count(name) != 1 or '"' in header or "\\" in header:
+        return parsed().get(name)
+    before = header[:start].rstrip(" ")
+    if before and before[-1] != ";":
+        return parsed().get(name)
+    end = header.find(";", start)
+    value = header[start + len(name) + 1 : end if end >= 0 else len(header)].strip(" ")
+    return value if _PLAIN.fullmatch(value) else parsed().get(name)
 
 
 #: Packages whose frames are never the user's line: a site found inside them means the adapter

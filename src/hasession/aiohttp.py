@@ -23,7 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeAlias
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from . import AsyncSessionStore, CookieOptions, Session, StoreError, set_cookie_header
@@ -35,6 +35,7 @@ from ._web import (
     adoptable,
     answer_for,
     check_cookie_options,
+    cookie_value,
     log_store_error,
     session_used,
     vary_cookie,
@@ -94,41 +95,43 @@ class SessionMiddleware:
         self.migrate_from = migrate_from
 
     async def __call__(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        session = self.store.open(request.cookies.get(self.cookie.name))
-        request[_SESSION], request[_STORE] = session, self.store
+        header = request.headers.get(hdrs.COOKIE)  # what request.cookies parses, one cookie of it here
+        session = self.store.open(cookie_value(header, self.cookie.name, lambda: request.cookies))
+        request[_SESSION] = session
+        request[_STORE] = self.store
         if self.migrate_from and (old := adoptable(session, request.cookies, self.migrate_from)):
             adoption = await asyncio.to_thread(adopt, session, old, self.migrate_from)
             if adoption is not None:
                 request[_ADOPTION] = adoption
         try:
-            return await self._handle(request, handler, session)
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:  # a raised redirect after log-in must save the session too
+                if session_used(session):
+                    await self._commit(request, session, exc)
+                raise
+            if session_used(session):
+                await self._commit(request, session, response)
+            return response
         except StoreError as exc:
             log_store_error(exc, f"{request.method} {request.path}")
             return await self._error_response(exc, request)
 
-    async def _handle(self, request: web.Request, handler: Handler, session: Session) -> web.StreamResponse:
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:  # a raised redirect after log-in must save the session too
-            await self._commit(request, session, exc)
-            raise
-        await self._commit(request, session, response)
-        return response
-
     async def _commit(self, request: web.Request, session: Session, response: web.StreamResponse) -> None:
-        if not session_used(session):
-            return
         if response.prepared:
             await self._commit_late(session)
             return
         header = set_cookie_header(self.cookie, await self.store.save(session))
-        response.headers["Vary"] = vary_cookie(response.headers.get("Vary"))
+        headers = response.headers
+        headers[hdrs.VARY] = vary_cookie(headers.get(hdrs.VARY))
         if header is not None:
-            response.headers.add("Set-Cookie", header)
+            headers.add(hdrs.SET_COOKIE, header)
             self.over_http.check(request.scheme)
+        if self.migrate_from is None:
+            return
         adoption = request.get(_ADOPTION)
         if adoption is not None and (expire := await asyncio.to_thread(adoption.finish, self.cookie.name)):
-            response.headers.add("Set-Cookie", expire)
+            headers.add(hdrs.SET_COOKIE, expire)
 
     async def _commit_late(self, session: Session) -> None:
         """Save after the headers went out: nothing can reach the client any more, so only log."""

@@ -27,7 +27,16 @@ from flask.sessions import SessionInterface, SessionMixin
 
 from . import CookieOptions, Session, SessionStore, StoreError, set_cookie_header
 from ._session import state_of
-from ._web import Adoption, adopt, adoptable, answer_for, check_cookie_options, log_store_error, vary_cookie
+from ._web import (
+    Adoption,
+    adopt,
+    adoptable,
+    answer_for,
+    check_cookie_options,
+    cookie_value,
+    log_store_error,
+    vary_cookie,
+)
 from .migrate import Migration
 
 __all__ = ["ErrorHook", "FlaskSession", "HASessionInterface", "init_app", "session_from"]
@@ -94,7 +103,8 @@ class HASessionInterface(SessionInterface):
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
         """The request's session, not loaded yet: no I/O here (a bad cookie gives a new session)."""
-        sid = state_of(self.store.open(request.cookies.get(self.cookie.name))).sid
+        cookie = cookie_value(request.environ.get("HTTP_COOKIE"), self.cookie.name, lambda: request.cookies)
+        sid = state_of(self.store.open(cookie)).sid
         session = FlaskSession(sid, loader=self.store.load_into)
         if self.migrate_from and (old := adoptable(session, request.cookies, self.migrate_from)):
             session.adoption = adopt(session, old, self.migrate_from)

@@ -35,6 +35,7 @@ from ._web import (
     adoptable,
     answer_for,
     check_cookie_options,
+    cookie_value,
     log_store_error,
     session_used,
     vary_cookie,
@@ -101,16 +102,31 @@ class SessionMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        cookies = HTTPConnection(scope).cookies
-        session = self.store.open(cookies.get(self.cookie.name))
+        session = self.store.open(_cookie(scope, self.cookie.name))
         scope["session"], scope[_STORE] = session, self.store
         if scope["type"] == "http":
             exchange = _Exchange(self, scope, receive, send, session)
+            cookies = HTTPConnection(scope).cookies if self.migrate_from else {}
             if self.migrate_from and (old := adoptable(session, cookies, self.migrate_from)):
                 exchange.adoption = await anyio.to_thread.run_sync(adopt, session, old, self.migrate_from)
             await exchange.run()
         else:  # WebSocket: the session can be read (after session_from), but nothing is saved
             await self.app(scope, receive, send)
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    """``HTTPConnection(scope).cookies.get(name)``, without parsing every cookie when there is one
+    ``Cookie`` header (Starlette merges several; so does this, by asking Starlette)."""
+    found: bytes | None = None
+    for key, value in scope["headers"]:
+        if key == b"cookie":
+            if found is not None:
+                return HTTPConnection(scope).cookies.get(name)
+            found = value
+    if found is None:
+        return None
+    header = found.decode("latin-1")
+    return cookie_value(header, name, lambda: HTTPConnection(scope).cookies)
 
 
 class _Exchange:

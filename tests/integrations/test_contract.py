@@ -168,6 +168,7 @@ def test_a_compare_and_set_conflict_answers_409(adapter: str, hasession_redis_ur
             responses = sorted((c.result() for c in calls), key=lambda r: r.status_code)
         assert [r.status_code for r in responses] == [200, 409]
         assert responses[1].headers["cache-control"] == "no-store"
+        assert responses[1].headers.get("vary") == "Cookie"
         assert set_cookie(responses[1]) is None
 
 
@@ -214,6 +215,7 @@ def test_an_unreachable_store_answers_503_with_retry_after(
             assert response.status_code == 503
             assert response.headers["retry-after"] == "7"
             assert response.headers["cache-control"] == "no-store"  # never cached, whatever it varies on
+            assert response.headers.get("vary") == "Cookie"  # as every answer that used the session
             assert set_cookie(response) is None
             assert "briefly unavailable" in response.text
         assert browser.get("/plain").status_code == 200

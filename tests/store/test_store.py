@@ -117,23 +117,11 @@ repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] - t0 > 50000
 return 'stray'"""
 
 
-async def _plant_async(pool: Any) -> None:
-    conn = await pool.get_connection()
-    await conn.send_command("EVAL", _LATE, 0)
-    await pool.release(conn)
+async def _plant_async(pool: Pool[Any]) -> None:
+    _plant(pool)
 
 
-def _plant_sync(pool: Any) -> None:
-    conn = pool.get_connection()
-    conn.send_command("EVAL", _LATE, 0)
-    pool.release(conn)
-
-
-async def _plant_lean_async(pool: Pool[Any]) -> None:
-    _plant_lean_sync(pool)
-
-
-def _plant_lean_sync(pool: Pool[Any]) -> None:
+def _plant(pool: Pool[Any]) -> None:
     conn = pool.take()
     if conn is None:  # none idle
         pool.opened(None)
@@ -148,12 +136,12 @@ def _plant_lean_sync(pool: Pool[Any]) -> None:
 
 def plant_stray_replies(store: Any) -> None:
     """Leave a late reply on a pooled connection to every node, as a read cut short would."""
-    if isinstance(store, Blocking):
+    if isinstance(store, Blocking):  # on the store's loop: its connections are not thread-safe
         for pool in list(store.store._pools.values()):
-            store.run(_plant_lean_async(pool) if isinstance(pool, Pool) else _plant_async(pool))
+            store.run(_plant_async(pool))
     else:
         for pool in list(store._pools.values()):
-            _plant_lean_sync(pool) if isinstance(pool, Pool) else _plant_sync(pool)
+            _plant(pool)
 
 
 def test_a_reply_left_on_a_pooled_connection_is_never_handed_on(store: Any) -> None:

@@ -60,7 +60,9 @@ NOT_JSON: list[Any] = [
 ]
 
 
-@pytest.mark.parametrize("value", NOT_JSON, ids=repr)
+@pytest.mark.parametrize(
+    "value", NOT_JSON, ids=lambda value: "object()" if type(value) is object else repr(value)
+)
 @pytest.mark.parametrize("keys", [(), (K1,)], ids=["plain", "encrypted"])
 def test_a_non_json_value_is_refused(value: Any, keys: tuple[Secret, ...]) -> None:
     with pytest.raises(SessionDataError) as info:

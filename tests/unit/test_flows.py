@@ -7,6 +7,7 @@ Each test plays Redis: it sends the flow the replies a server would give (alread
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -58,10 +59,13 @@ def test_load_is_one_batch_with_one_evalsha_of_load() -> None:
     assert stored.created_ms == NOW - 86_400_000
 
 
-def test_load_offers_a_replica_read_as_fallback() -> None:
+def test_load_offers_a_replica_read_as_fallback_only_with_degraded_reads() -> None:
     ctx = make_ctx()
     sid = ctx.ids.new()
     key = ctx.keys.data(sid)
+    (batch,), _ = drive(ctx.load(sid, NOW), [None])
+    assert batch.fallback is None  # built on each load: only when the store may use it
+    ctx = dataclasses.replace(ctx, degraded_reads=True)
     (batch,), _ = drive(ctx.load(sid, NOW), [None])
     fallback = batch.fallback
     assert fallback is not None

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from redis.crc import key_slot
 
+from hasession import _ids
 from hasession._config import Secret
 from hasession._ids import MAX_COOKIE_CHARS, SECRET_BYTES, TAG_BYTES, IdCodec, SessionId
 from hasession._keys import KeySchema
@@ -149,6 +150,76 @@ def test_only_the_exact_cookie_string_verifies(codec: IdCodec) -> None:
     cookie = codec.sign(codec.new())
     variants = {cookie[:-1] + ch for ch in B64URL} - {cookie}
     assert [v for v in variants if codec.verify(v) is not None] == []
+
+
+# -- verified cookies, remembered ---------------------------------------------------------------
+
+
+@pytest.fixture
+def macs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The values HMAC'd from now on (signatures and at-rest hashes)."""
+    seen: list[str] = []
+    real = _ids._mac
+
+    def counting(prepared: object, value: str) -> bytes:
+        seen.append(value)
+        return real(prepared, value)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_ids, "_mac", counting)
+    return seen
+
+
+def test_a_verified_cookie_is_remembered_and_costs_no_hmac_again(codec: IdCodec, macs: list[str]) -> None:
+    cookie = codec.sign(codec.new())
+    del macs[:]
+    first = codec.verify(cookie)
+    assert first is not None
+    assert len(macs) == 2  # the signature, the at-rest hash
+    again = codec.verify(cookie)
+    assert again is first
+    assert len(macs) == 2
+    assert codec.sign(again) == cookie
+
+
+def test_forged_cookies_are_checked_in_full_every_time_and_never_remembered(
+    codec: IdCodec, macs: list[str]
+) -> None:
+    cookie = codec.sign(codec.new())
+    assert codec.verify(cookie) is not None  # remembered
+    value, _, signature = cookie.partition(".")
+    forged = [f"{value}.{signature[::-1]}", f"{value[:-2]}AA.{signature}", cookie[:-1] + "B"]
+    for attempt in forged * 2:
+        before = len(macs)
+        assert codec.verify(attempt) is None
+        assert len(macs) > before or _ids._COOKIE.fullmatch(attempt) is None  # an HMAC, or refused unread
+    variants = {cookie[:-1] + ch for ch in B64URL} | {cookie[1:] + ch for ch in B64URL}
+    assert [v for v in variants - {cookie} if codec.verify(v) is not None] == []
+
+
+def test_a_cookie_signed_with_an_older_key_is_remembered_with_its_resign_flag(macs: list[str]) -> None:
+    cookie = IdCodec([A]).sign(IdCodec([A]).new())
+    rotated = IdCodec([A, B])
+    first = rotated.verify(cookie)
+    again = rotated.verify(cookie)
+    assert first is not None and again is first
+    assert again.resign
+    assert rotated.sign(again) != cookie
+
+
+def test_the_memory_of_verified_cookies_is_bounded_oldest_out(
+    codec: IdCodec, macs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_ids, "VERIFIED_CACHE_SIZE", 2)
+    cookies = [codec.sign(codec.new()) for _ in range(3)]
+    found = [codec.verify(c) for c in cookies]
+    del macs[:]
+    assert codec.verify(cookies[2]) is found[2]  # still there
+    assert codec.verify(cookies[1]) is found[1]
+    assert macs == []
+    again = codec.verify(cookies[0])  # dropped: checked in full, and the same id
+    assert macs != []
+    assert again == found[0]
+    assert again is not found[0]
 
 
 # -- cycle -----------------------------------------------------------------------------------

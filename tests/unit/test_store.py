@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import random
 from typing import Any
 
 import pytest
@@ -83,59 +85,85 @@ def test_the_old_name_of_replica_loads_still_reads_with_a_deprecation_warning() 
     assert "degraded_reads" not in stats.snapshot()
 
 
-class _BrokenPool:
-    """A pool whose connection fails inside redis-py (``TypeError``), as on a socket closed under it.
+class _Faulty:
+    """A pooled connection whose round trip fails with ``error``; with ``switch``, after a master
+    switch closed its pool under it (as a watcher's news does, while the batch is in flight)."""
 
-    ``replaced_by`` stands for the master switch that closed it: the store's pool for the address
-    is replaced just before the failure.
-    """
+    lost = False
 
-    def __init__(self, store: Any, address: Address, *, replaced: bool) -> None:
-        self.store, self.address, self.replaced = store, address, replaced
+    def __init__(self, store: Any, address: Address, error: BaseException, *, switch: bool) -> None:
+        self.store, self.address, self.error, self.switch = store, address, error, switch
+        self.closed = False
 
-    def fail(self) -> Any:
-        if self.replaced:
-            self.store._pools[self.address] = object()
-        raise TypeError("select() on a closed socket")
+    def close(self) -> None:
+        self.closed = self.lost = True
 
-    def get_connection(self) -> Any:
-        return self.fail()
+    def roundtrip(self, packed: bytes, count: int, timeout: float) -> list[object]:
+        if self.switch:
+            self.store._drop((self.address,))
+        raise self.error
 
-    async def aget_connection(self) -> Any:
-        return self.fail()
+    async def aroundtrip(self, packed: bytes, count: int, timeout: float) -> list[object]:
+        if self.switch:
+            await self.store._drop((self.address,))
+        raise self.error
 
 
-def _send_through_broken_pool(driver: str, *, replaced: bool) -> BaseException:
+def _send_through_faulty_connection(driver: str, error: BaseException, *, switch: bool) -> BaseException:
+    """Send one batch on a connection that fails; the error ``_send`` raises (its connection must
+    be closed, never pooled again)."""
     cls = hasession.SessionStore if driver == "sync" else hasession.AsyncSessionStore
     store: Any = cls.from_url("redis://127.0.0.1:1/0", secret_keys="c" * 32)  # never connects
-    store._lean = False  # redis-py's transport (hasession/_transport.py has no such internal errors)
     address = Address("127.0.0.1", 1)
-    pool = store._pools[address] = _BrokenPool(store, address, replaced=replaced)
+    pool = store._pool(address)
+    conn = _Faulty(store, address, error, switch=switch)
+    pool._idle.append(conn)
     batch = Batch((Call(("GET", "k")),), route="k")
     try:
         if driver == "sync":
             store._send(address, batch)
         else:
-            pool.get_connection = pool.aget_connection  # type: ignore[method-assign]
+            conn.roundtrip = conn.aroundtrip  # type: ignore[method-assign]
             asyncio.run(store._send(address, batch))
     except Exception as exc:
+        assert conn.closed and pool._idle == [] and pool._busy == set()
         return exc
-    raise AssertionError("the broken pool did not fail")
+    raise AssertionError("the faulty connection did not fail")
 
 
 @pytest.mark.parametrize("driver", ["sync", "async"])
 def test_an_internal_error_is_raised_as_it_is_never_as_its_own_cause(driver: str) -> None:
-    error = _send_through_broken_pool(driver, replaced=False)
+    error = _send_through_faulty_connection(driver, TypeError("a bug"), switch=False)
     assert type(error) is TypeError
     assert error.__cause__ is not error
     assert error.__cause__ is None
 
 
 @pytest.mark.parametrize("driver", ["sync", "async"])
-def test_an_internal_error_on_a_connection_closed_by_a_master_switch_is_a_lost_connection(
-    driver: str,
-) -> None:
-    error = _send_through_broken_pool(driver, replaced=True)
+def test_a_connection_closed_by_a_master_switch_is_a_lost_connection(driver: str) -> None:
+    closed = ConnectionError("connection closed")  # what a closed connection's round trip raises
+    error = _send_through_faulty_connection(driver, closed, switch=True)
     assert isinstance(error, StoreConnectionError)
-    assert type(error.__cause__) is TypeError
-    assert error.__cause__ is not error
+    assert error.__cause__ is closed
+
+
+def test_request_ids_do_not_follow_the_apps_random_seed() -> None:
+    random.seed(7)
+    first = StoreBase._request_id()
+    random.seed(7)
+    assert StoreBase._request_id() != first  # else two processes seeded alike would share ids
+    assert len(first) == 16 and int(first, 16) >= 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_process_draws_other_request_ids_than_its_parent() -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id, then out without running the parent's cleanup
+        os.write(write, StoreBase._request_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child) == 16 and child != StoreBase._request_id()

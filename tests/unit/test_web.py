@@ -19,7 +19,14 @@ from hasession._exceptions import (
     StoreResponseError,
     StoreUnavailable,
 )
-from hasession._web import ErrorAnswer, answer_for, check_cookie_options, log_store_error, vary_cookie
+from hasession._web import (
+    ErrorAnswer,
+    answer_for,
+    check_cookie_options,
+    cookie_value,
+    log_store_error,
+    vary_cookie,
+)
 
 
 def _headers(answer: ErrorAnswer) -> dict[str, str]:
@@ -48,6 +55,7 @@ def test_store_errors_are_503_with_retry_after(exc: StoreError, retry_after: str
     assert headers["retry-after"] == retry_after
     assert headers["content-type"].startswith("text/plain")
     assert headers["cache-control"] == "no-store"
+    assert headers["vary"] == "Cookie"
     assert answer.body
     assert str(exc).encode() not in answer.body  # no internals (hosts, replies) in the page
 
@@ -58,6 +66,7 @@ def test_a_cas_conflict_is_409_without_retry_after() -> None:
     assert answer.status == 409
     assert "retry-after" not in headers
     assert headers["cache-control"] == "no-store"
+    assert headers["vary"] == "Cookie"
     assert b"session changed" not in answer.body
 
 
@@ -111,3 +120,62 @@ def test_log_store_error(caplog: pytest.LogCaptureFixture) -> None:
     assert "3 attempts" in first.getMessage()
     assert first.exc_info is None  # one line, no traceback noise
     assert "0 attempts" in second.getMessage()
+
+
+# -- cookie_value: the session cookie without parsing every cookie ----------------------------
+
+_VALUE = "aUtw_0I65x1jcsFroKHiO4VbIcN3x_AGvIMKj6Fm00G8h44nQis.k4SqLOVdSbBcrdpAxcmXtQ"
+COOKIE_HEADERS = [
+    f"session={_VALUE}",
+    f"a=1; session={_VALUE}; b=2",
+    f"a=1;session={_VALUE}",
+    f"  session = {_VALUE} ",
+    f"session={_VALUE}; session=other",
+    f"session=other; session={_VALUE}",
+    f"xsession=1; session={_VALUE}",
+    f"session_old=1; session={_VALUE}",
+    f"a=session; session={_VALUE}",
+    f'a="x; session=evil"; session={_VALUE}',
+    'a="x; session=evil"',
+    f'session="{_VALUE}"',
+    'session="a\\"b"',
+    f"session={_VALUE[:10]} {_VALUE[10:]}",
+    f"session=\t{_VALUE}",
+    "session=",
+    "session",
+    "a=1; b=2",
+    "",
+    f"a=1,session={_VALUE}",
+    f"SESSION={_VALUE}",
+    f"session={_VALUE}%21",
+    f"ab session={_VALUE}",
+]
+
+
+def _parsers() -> dict[str, object]:
+    parsers: dict[str, object] = {}
+    starlette = pytest.importorskip("starlette.requests", reason="the starlette extra")
+    parsers["starlette"] = starlette.cookie_parser
+    werkzeug = pytest.importorskip("werkzeug.sansio.http", reason="the flask extra")
+    parsers["werkzeug"] = lambda h: werkzeug.parse_cookie(h).to_dict()  # first value wins
+    aiohttp = pytest.importorskip("aiohttp._cookie_helpers", reason="the aiohttp extra")
+    parsers["aiohttp"] = lambda h: {name: morsel.value for name, morsel in aiohttp.parse_cookie_header(h)}
+    django = pytest.importorskip("django.http.cookie", reason="the django extra")
+    parsers["django"] = django.parse_cookie
+    return parsers
+
+
+@pytest.mark.parametrize("header", COOKIE_HEADERS)
+def test_cookie_value_finds_what_every_framework_parser_finds(header: str) -> None:
+    for framework, parse in _parsers().items():
+        expected = parse(header).get("session")  # type: ignore[operator]
+        got = cookie_value(header, "session", lambda: parse(header))  # type: ignore[operator]  # noqa: B023
+        assert got == expected, (framework, header)
+
+
+@pytest.mark.parametrize("header", [f"session={_VALUE}", f"a=1; session={_VALUE}; b=2", "a=1; b=2", "", None])
+def test_cookie_value_needs_no_parser_in_the_usual_case(header: str | None) -> None:
+    def unused() -> dict[str, str]:
+        raise AssertionError("parsed every cookie")
+
+    assert cookie_value(header, "session", unused) in (_VALUE, None)

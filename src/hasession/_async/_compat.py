@@ -3,53 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from redis.asyncio.connection import Connection, ConnectionPool, SSLConnection, UnixDomainSocketConnection
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from .._session import Session
 
-if sys.version_info >= (3, 11):
-    from asyncio import timeout as _deadline
-else:  # pragma: no cover - redis-py depends on async-timeout there
-    from async_timeout import timeout as _deadline  # type: ignore[import-not-found,unused-ignore]
-
-__all__ = [
-    "Connection",
-    "ConnectionPool",
-    "Guard",
-    "SSLConnection",
-    "Signal",
-    "UnixDomainSocketConnection",
-    "from_thread",
-    "lazy",
-    "read_reply",
-    "run_blocking",
-    "sleep",
-]
+__all__ = ["Guard", "Signal", "from_thread", "lazy", "run_blocking", "sleep"]
 
 sleep = asyncio.sleep
-
-
-async def read_reply(conn: Any, timeout: float | None) -> Any:
-    """Read one reply, within ``timeout`` seconds (``None``: the connection's socket timeout).
-
-    A read that times out raises redis-py's ``TimeoutError`` with the connection closed. redis-py's
-    own ``read_response(timeout=...)`` returns ``None`` instead: indistinguishable from a nil reply,
-    and the real reply stays unread on the pooled connection, where the next command would read it.
-    """
-    if timeout is None:
-        return await conn.read_response()
-    try:
-        async with _deadline(timeout):
-            return await conn.read_response()
-    except asyncio.TimeoutError:
-        await conn.disconnect(nowait=True)
-        raise RedisTimeoutError(f"no reply within {timeout} s") from None
 
 
 def Guard() -> threading.RLock:

@@ -26,11 +26,17 @@ class Connection(asyncio.Protocol):
     """Writes a batch and collects exactly its replies; anything unexpected closes it."""
 
     def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()  # made by the loop's create_connection
         self._reader = hiredis.Reader()
         self._transport: asyncio.Transport | None = None
         self._replies: list[object] = []
         self._expected = 0
         self._waiter: asyncio.Future[list[object]] | None = None
+        # The pending round trip's deadline (loop time) and its timeout, and the watchdog: a timer
+        # that is always due at or before the deadline while a round trip is pending.
+        self._deadline = 0.0
+        self._timeout = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
         self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -66,6 +72,9 @@ class Connection(asyncio.Protocol):
     def close(self) -> None:
         """Close at once; a pending :meth:`roundtrip` fails."""
         self.lost = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._transport is not None:
             self._transport.abort()
 
@@ -79,20 +88,42 @@ class Connection(asyncio.Protocol):
 
         On any failure (a timeout, a reset, a cancellation) the connection is closed: its state
         is unknown.
+
+        The deadline is kept by a watchdog timer per connection, armed when none is due early
+        enough and re-armed when it fires early: most round trips take a clock reading, not a
+        timer of their own (a timer, or a timeout context, per round trip costs several µs).
         """
         if self.lost or self._transport is None:
             raise ConnectionError("connection closed")
+        loop = self._loop
         self._replies, self._expected = [], count
-        self._waiter = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[list[object]] = loop.create_future()
+        self._waiter = waiter
+        self._deadline, self._timeout = loop.time() + timeout, timeout
+        watchdog = self._watchdog
+        if watchdog is None or watchdog.when() > self._deadline:
+            if watchdog is not None:
+                watchdog.cancel()
+            self._watchdog = loop.call_at(self._deadline, self._watch)
         try:
             self._transport.write(packed)
-            async with _deadline(timeout):
-                return await self._waiter
+            return await waiter
         except BaseException:
             self.close()
             raise
         finally:
             self._waiter = None
+
+    def _watch(self) -> None:
+        """The watchdog: fail a round trip past its deadline; wait on for one that is not yet."""
+        self._watchdog = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # idle: the next round trip arms it again
+        if self._loop.time() >= self._deadline:
+            self._fail(TimeoutError(f"no reply within {self._timeout} s"))
+        else:
+            self._watchdog = self._loop.call_at(self._deadline, self._watch)
 
 
 async def connect(settings: Settings) -> Connection:

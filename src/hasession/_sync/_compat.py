@@ -5,36 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
-from redis.connection import Connection, ConnectionPool, UnixDomainSocketConnection
-
-from .._redis import TLSConnection as SSLConnection
 from .._session import Session
 
-__all__ = [
-    "Connection",
-    "ConnectionPool",
-    "Guard",
-    "SSLConnection",
-    "Signal",
-    "UnixDomainSocketConnection",
-    "from_thread",
-    "lazy",
-    "read_reply",
-    "run_blocking",
-    "sleep",
-]
+__all__ = ["Guard", "Signal", "from_thread", "lazy", "run_blocking", "sleep"]
 
 sleep = time.sleep
-
-
-def read_reply(conn: Any, timeout: float | None) -> Any:
-    """Read one reply, within ``timeout`` seconds (``None``: the connection's socket timeout).
-
-    A read that times out raises redis-py's ``TimeoutError`` with the connection closed.
-    """
-    return conn.read_response() if timeout is None else conn.read_response(timeout=timeout)
 
 
 def Guard() -> threading.RLock:

@@ -11,23 +11,17 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError, ResponseError
-from redis.retry import Retry
-
 from .._commands import Batch, Flow, Reply, pack
 from .._exceptions import (
     ConfigurationError,
     FailoverInProgress,
     MasterNotFound,
     NotReplicated,
-    StoreConnectionError,
     StoreError,
     StoreMisconfigured,
     StoreProtocolError,
     StoreUnavailable,
 )
-from .._redis import connection_kwargs, map_redis_errors, reply_error
 from .._results import SaveResult, SessionInfo
 from .._retry import RetryState
 from .._routing import Discover, Hold, NoScript, Redirected
@@ -36,23 +30,10 @@ from .._session import Session, state_of
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
 from .._switchover import SwitchoverResult
 from .._topology import Address, ConnectionOptions, Sentinel, Standalone
-from .._transport import LEAN, Pool, check_hello, decode, io_errors, settings
+from .._transport import IO_ERRORS, Pool, check_hello, decode, io_error, io_errors, settings
 from .._watcher import Watchers
-from ._compat import (
-    Connection,
-    ConnectionPool,
-    Guard,
-    Signal,
-    SSLConnection,
-    UnixDomainSocketConnection,
-    from_thread,
-    lazy,
-    read_reply,
-    run_blocking,
-    sleep,
-)
-from ._connection import Connection as LeanConnection
-from ._connection import connect
+from ._compat import Guard, Signal, from_thread, lazy, run_blocking, sleep
+from ._connection import Connection, connect
 from ._switchover import Driver, Switchover
 
 if TYPE_CHECKING:
@@ -75,8 +56,7 @@ class SessionStore(StoreBase):
 
     def __init__(self, config: StoreConfig) -> None:
         super().__init__(config)
-        # redis-py's pools and connections are untyped: they stay ``Any`` inside this module.
-        self._pools: dict[Address, Any] = {}
+        self._pools: dict[Address, Pool[Connection]] = {}
         self._guard = Guard()
         self._news = Signal()
         self._held = 0
@@ -84,7 +64,6 @@ class SessionStore(StoreBase):
         self._watching = False  # watchers started, or not needed
         self._closed = False
         self._nonces = itertools.count()
-        self._lean = LEAN  # our own transport (hasession/_transport.py) instead of redis-py's pools
 
     @classmethod
     def from_url(cls, url: str, **options: Unpack[StoreOptions]) -> SessionStore:
@@ -163,7 +142,7 @@ class SessionStore(StoreBase):
             self._watchers.stop()
             run_blocking(self._watchers.join)
         for pool in list(self._pools.values()):
-            _close(pool, inuse=False)
+            pool.close()
         self._pools.clear()
 
     def __enter__(self) -> SessionStore:
@@ -175,26 +154,39 @@ class SessionStore(StoreBase):
     # -- the driver ----------------------------------------------------------------------------
 
     def _run(self, flow: Flow[T], budget: float | None = None) -> T:
+        """Run a flow: route each batch (held and retried through a failover), feed it the replies.
+
+        A batch aimed at one node (discovery) fails into the flow, which moves on to the next node;
+        any other failure ends the operation."""
+        self.stats.operations += 1
+        try:
+            batch = next(flow)  # the pure part first: an untouched save ends here, with no batch
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
         if not self._watching:
             self._start_watchers()
-        self.stats.operations += 1
-        retry = RetryState.start(self.config.retry, time.monotonic(), budget)
-
-        def send(batch: Batch) -> list[Reply]:
-            nonlocal retry
+        began, retry = time.monotonic(), None  # the retry state is made on the first failure
+        while True:
             if self._canary_due():  # only operations that reach Redis: a bad cookie costs no command
                 self._check_canary()
-            if batch.node is not None:
-                return self._send(batch.node, batch)
-            replies, retry = self._execute(batch, retry)
-            return replies
-
-        return self._drive(flow, send)
+            try:
+                if batch.node is None:
+                    replies, retry = self._execute(batch, retry, began, budget)
+                    batch = flow.send(replies)
+                    continue
+                try:
+                    replies = self._send(batch.node, batch)
+                except StoreError as exc:
+                    batch = flow.throw(exc)
+                    continue
+                batch = flow.send(replies)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
 
     @staticmethod
     def _drive(flow: Flow[T], send: Callable[[Batch], list[Reply]]) -> T:
-        """Feed a flow its replies. A batch aimed at one node (discovery) fails into the flow,
-        which moves on to the next node; any other failure ends the operation."""
+        """Feed a flow whose every batch names its node its replies; a failed batch fails into the
+        flow, which moves on to the next node."""
         value: list[Reply] | None = None
         error: StoreError | None = None
         while True:
@@ -206,8 +198,6 @@ class SessionStore(StoreBase):
             try:
                 value = send(batch)
             except StoreError as exc:
-                if batch.node is None:
-                    raise
                 error = exc
 
     def _start_watchers(self) -> None:
@@ -236,7 +226,11 @@ class SessionStore(StoreBase):
             log.debug("hasession: canary check deferred: %r", exc)
             self._canary_next = 0.0
 
-    def _execute(self, batch: Batch, retry: RetryState) -> tuple[list[Reply], RetryState]:
+    def _execute(
+        self, batch: Batch, retry: RetryState | None, began: float, budget: float | None
+    ) -> tuple[list[Reply], RetryState | None]:
+        """Send a routed batch, held and retried until the operation's budget (from ``began``) is
+        spent; ``retry``: the operation's failed tries so far (``None``: none yet)."""
         held_since: float | None = None
         fallback = batch.fallback if self.config.degraded_reads is not None else None
         try:
@@ -250,13 +244,19 @@ class SessionStore(StoreBase):
                         if fallback is not None and (replies := self._degraded(fallback)):
                             return replies, retry
                         fallback = None
+                        retry = retry or RetryState.start(self.config.retry, began, budget)
                         self._hold(plan.seconds, retry)
                         continue
                     if isinstance(plan, Discover):
                         self._discover(plan)
                         continue
                     address = plan.address
-                    replies = self._send_following_ask(address, batch)
+                    try:
+                        replies = self._send(address, batch)
+                    except Redirected as exc:
+                        if not exc.ask:
+                            raise
+                        replies = self._send_asking(exc, batch)
                     if self._router.lease and not self._router.leased(time.monotonic()):
                         raise FailoverInProgress(f"{address}: the read lease lapsed before the reply came")
                     return replies, retry
@@ -266,6 +266,7 @@ class SessionStore(StoreBase):
                         if replies := self._degraded(fallback):
                             return replies, retry
                         fallback = None
+                    retry = retry or RetryState.start(self.config.retry, began, budget)
                     retry = self._failed(exc, address, retry, now)
         except StoreUnavailable:
             self.stats.unavailable += 1
@@ -352,79 +353,17 @@ class SessionStore(StoreBase):
 
     # -- connections ---------------------------------------------------------------------------
 
-    def _send_following_ask(self, address: Address, batch: Batch) -> list[Reply]:
-        try:
-            return self._send(address, batch)
-        except Redirected as exc:
-            if not exc.ask:
-                raise
-            self.stats.redirects += 1
-            return self._send(exc.address, dataclasses.replace(batch, asking=True))
+    def _send_asking(self, redirect: Redirected, batch: Batch) -> list[Reply]:
+        """Follow an ``ASK`` (Cluster, a slot being migrated): the batch once, to the new node."""
+        self.stats.redirects += 1
+        return self._send(redirect.address, dataclasses.replace(batch, asking=True))
 
     def _send(self, address: Address, batch: Batch) -> list[Reply]:
-        if self._lean:
-            return self._send_lean(address, batch)
-        pool: Any = self._pool(address)
-        try:
-            with map_redis_errors(address):
-                conn = pool.get_connection()
-        except (TypeError, ValueError, AttributeError) as exc:
-            self._raise_if_closed_under_us(address, pool, exc)
-            raise
-        try:
-            try:
-                return batch.settle(self._roundtrip(conn, address, batch.wire(), batch.timeout))
-            except NoScript:  # script cache emptied (failover, restart): send the source once
-                return batch.settle(self._roundtrip(conn, address, batch.wire(by_sha=False), batch.timeout))
-        except (StoreError, RedisError, OSError) as exc:
-            if not _reply_level(exc):
-                conn.disconnect()
-            raise
-        except (TypeError, ValueError, AttributeError) as exc:
-            self._raise_if_closed_under_us(address, pool, exc)
-            raise
-        except BaseException:  # cancelled mid-reply: the connection state is unknown
-            conn.disconnect()
-            raise
-        finally:
-            pool.release(conn)
+        """Send a batch on a pooled connection to ``address`` and settle its replies.
 
-    def _raise_if_closed_under_us(self, address: Address, pool: Any, exc: Exception) -> None:
-        """Raise a lost connection for a redis-py internal error on a connection we closed.
-
-        When its master is replaced we close every connection to it, including ones another
-        thread or task is using; redis-py then fails on the dead socket in odd ways (``TypeError``
-        from ``select``). That is a lost connection, retried like one. Otherwise it is a bug: the
-        caller re-raises ``exc`` itself (never as its own ``__cause__``).
-        """
-        if self._pools.get(address) is not pool:
-            raise StoreConnectionError(f"{address}: connection closed by a master switch") from exc
-
-    def _roundtrip(
-        self, conn: Any, address: Address, commands: list[Any], timeout: float | None
-    ) -> list[Reply]:
-        """Send ``commands`` and read their replies, behind a ``PING`` of a fresh nonce (Sentinels
-        know no ``ECHO``).
-
-        The nonce proves the replies answer these commands: a reply left on the connection by an
-        earlier command (a bug, or a read that was cut short) is caught, never handed on.
-        """
-        self.stats.round_trips += 1
-        nonce = b"%d" % next(self._nonces)
-        replies: list[Reply] = []
-        with map_redis_errors(address):
-            conn.send_packed_command([pack([("PING", nonce), *commands])], check_health=False)
-            for _ in range(len(commands) + 1):  # every reply is read, errors too: nothing left unread
-                try:
-                    replies.append(read_reply(conn, timeout))
-                except ResponseError as exc:
-                    replies.append(reply_error(exc))
-        return _echoed(replies, nonce, address)
-
-    def _send_lean(self, address: Address, batch: Batch) -> list[Reply]:
-        """:meth:`_send` on our own transport: a connection goes back to its pool only when every
-        reply of the batch was read (error replies included); otherwise it is closed."""
-        pool = self._lean_pool(address)
+        A connection goes back to its pool only when every reply of the batch was read (error
+        replies included); otherwise it is closed (hasession/_transport.py)."""
+        pool = self._pools.get(address) or self._pool(address)
         conn = pool.take() or self._open(pool)
         healthy = False
         try:
@@ -441,19 +380,26 @@ class SessionStore(StoreBase):
             pool.release(conn, healthy)  # a connection lost meanwhile is skipped by the next take()
 
     def _exchange(
-        self, conn: LeanConnection, pool: Pool[LeanConnection], commands: list[Any], timeout: float | None
+        self, conn: Connection, pool: Pool[Connection], commands: list[Any], timeout: float | None
     ) -> list[Reply]:
-        """:meth:`_roundtrip` on our own transport (the same ``PING`` nonce check)."""
+        """Send ``commands`` and read their replies, behind a ``PING`` of a fresh nonce (Sentinels
+        know no ``ECHO``).
+
+        The nonce proves the replies answer these commands: a reply left on the connection by an
+        earlier command (a bug, or a read that was cut short) is caught, never handed on.
+        """
         self.stats.round_trips += 1
         nonce = b"%d" % next(self._nonces)
         address = pool.settings.address
         packed = pack([("PING", nonce), *commands])
         wait = pool.settings.read_timeout if timeout is None else timeout
-        with io_errors(address):
+        try:
             raw = conn.roundtrip(packed, len(commands) + 1, wait)
+        except IO_ERRORS as exc:
+            raise io_error(address, exc) from exc
         return _echoed(decode(raw, address), nonce, address)
 
-    def _open(self, pool: Pool[LeanConnection]) -> LeanConnection:
+    def _open(self, pool: Pool[Connection]) -> Connection:
         """A new connection of ``pool``, authenticated, named and on its db."""
         config, conn = pool.settings, None
         try:
@@ -471,19 +417,13 @@ class SessionStore(StoreBase):
         finally:
             pool.opened(conn)
 
-    def _lean_pool(self, address: Address) -> Pool[LeanConnection]:
+    def _pool(self, address: Address) -> Pool[Connection]:
         pool = self._pools.get(address)
         if pool is None:
             options, unix = self._options_for(address)
-            with io_errors(address):  # a TLS file that cannot be read: as redis-py fails on connect
-                fresh = Pool[LeanConnection](settings(options, address, unix))
+            with io_errors(address):  # a TLS file that cannot be read: fails as a connect would
+                fresh = Pool[Connection](settings(options, address, unix))
             pool = self._pools.setdefault(address, fresh)  # atomic: threads racing keep one pool
-        return pool  # type: ignore[no-any-return]
-
-    def _pool(self, address: Address) -> Any:
-        pool = self._pools.get(address)
-        if pool is None:
-            pool = self._pools[address] = self._new_pool(address)
         return pool
 
     def _options_for(self, address: Address) -> tuple[ConnectionOptions, str | None]:
@@ -494,26 +434,12 @@ class SessionStore(StoreBase):
             options = topology.sentinel_options
         return options, topology.unix_path if isinstance(topology, Standalone) else None
 
-    def _new_pool(self, address: Address) -> Any:
-        options, unix = self._options_for(address)
-        kwargs = connection_kwargs(options, address, unix)
-        cls = UnixDomainSocketConnection if unix else SSLConnection if options.tls else Connection
-        return ConnectionPool(connection_class=cls, retry=Retry(NoBackoff(), 0), **kwargs)
-
     def _drop(self, addresses: tuple[Address, ...]) -> None:
         """Close every connection to masters we left (in-flight ones too: they will retry)."""
         for address in addresses:
             pool = self._pools.pop(address, None)
             if pool is not None:
-                _close(pool, inuse=True)
-
-
-def _close(pool: Any, *, inuse: bool) -> None:
-    """Close the connections of a pool (ours, or redis-py's)."""
-    if isinstance(pool, Pool):
-        pool.close()
-    else:
-        pool.disconnect(inuse_connections=inuse)
+                pool.close()
 
 
 def _echoed(replies: list[Reply], nonce: bytes, address: Address) -> list[Reply]:

@@ -189,7 +189,11 @@ class SessionStore(SessionBase):  # type: ignore[misc]
 
     def _live(self, data: SessionData) -> bool:
         """Stored, and not past the date a ``set_expiry()`` gave it."""
-        return not data.new and self.get_expiry_age(expiry=data.get("_session_expiry")) > 0
+        if data.new:
+            return False
+        expiry = data.get("_session_expiry")  # get_expiry_age() would read the clock even without one
+        age: int = self.get_expiry_age(expiry=expiry) if expiry else self.get_session_cookie_age()
+        return age > 0
 
     def _loaded(self, data: SessionData) -> SessionData:
         if self._live(data):

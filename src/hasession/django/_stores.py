@@ -43,6 +43,7 @@ _lock = threading.Lock()
 _sync: SessionStore | None = None
 _async: dict[asyncio.AbstractEventLoop, AsyncSessionStore] = {}
 _closers: set[asyncio.Task[None]] = set()
+_checked: Mapping[str, Any] | None = None
 
 
 def get_store() -> SessionStore:
@@ -51,6 +52,9 @@ def get_store() -> SessionStore:
     .. versionadded:: 0.1
     """
     global _sync
+    store = _sync
+    if store is not None:  # the usual case: built already, no lock
+        return store
     with _lock:
         if _sync is None:
             _sync = SessionStore(store_config())
@@ -105,6 +109,15 @@ def migration() -> Migration | None:
 
 
 def _setting() -> Mapping[str, Any]:
+    """``settings.HASESSION``, checked once (again after a change: see :func:`_reset`)."""
+    global _checked
+    conf = _checked
+    if conf is None:
+        conf = _checked = _checked_setting()
+    return conf
+
+
+def _checked_setting() -> Mapping[str, Any]:
     conf = _mapping(
         getattr(settings, "HASESSION", None),
         "settings.HASESSION",
@@ -163,9 +176,10 @@ async def _close_with_loop(loop: asyncio.AbstractEventLoop, store: AsyncSessionS
 
 def _reset(*, setting: str, **kwargs: object) -> None:
     """Rebuild the stores on next use when a setting they depend on changes."""
-    global _sync
+    global _sync, _checked
     if setting not in _WATCHED:
         return
+    _checked = None
     with _lock:
         old, _sync = _sync, None
         _async.clear()  # each is still closed with its loop
