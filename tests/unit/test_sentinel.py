@@ -14,7 +14,6 @@ from hasession._exceptions import (
     StoreResponseError,
     StoreTimeout,
 )
-from hasession._routing import Discover, Send
 from hasession._sentinel import (
     _TRANSITIONS,
     AVOID_SECONDS,
@@ -24,7 +23,6 @@ from hasession._sentinel import (
     Found,
     Lost,
     MasterView,
-    SentinelRouter,
     State,
     Switched,
     discover,
@@ -256,26 +254,6 @@ def test_a_master_from_an_older_epoch_than_seen_is_refused() -> None:
     assert found is None
     _, found = run(discover(SENTINELS, NAME, MasterView(epoch=3), NOW), answers)
     assert found == (M1, 0, 3)
-
-
-def test_the_router_never_goes_back_to_an_older_epoch() -> None:
-    router = SentinelRouter(SENTINELS, NAME)
-    router.discovered((R1, 1, 4), NOW)
-    router.apply(Lost(R1), NOW)
-    router.discovered((M1, 0, 3), NOW)  # a lookup that only reached the stale Sentinel
-    assert router.view.state is State.UNKNOWN
-    router.discovered((R1, 1, 4), NOW)
-    assert router.plan(Batch((), route=""), NOW) == Send(R1)
-
-
-def test_a_newer_epoch_heard_by_a_watcher_sends_the_next_batch_to_discovery() -> None:
-    router = SentinelRouter(SENTINELS, NAME)
-    router.discovered((M1, 0, 3), NOW)
-    router.heard_epoch(3, NOW)
-    assert router.plan(Batch((), route=""), NOW) == Send(M1)
-    router.heard_epoch(4, NOW)
-    assert isinstance(router.plan(Batch((), route=""), NOW), Discover)
-    assert router.stale() == (M1,)
 
 
 def test_an_unreachable_master_is_rejected() -> None:

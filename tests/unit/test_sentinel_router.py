@@ -22,8 +22,8 @@ from hasession._sentinel import (
     LEASE_MARGIN,
     SWITCH_SECONDS,
     Begun,
+    Lost,
     MasterView,
-    SentinelRouter,
     State,
     Switched,
     Vouch,
@@ -31,6 +31,7 @@ from hasession._sentinel import (
     lease_until,
     vouch,
 )
+from hasession._sentinel_router import SentinelRouter
 from hasession._topology import Address
 
 from ._sentinel import (
@@ -187,12 +188,30 @@ def test_sentinel_peers_reads_flat_and_parsed_replies() -> None:
 
 
 def test_new_sentinels_are_asked_last_and_once() -> None:
-    from hasession._sentinel import SentinelRouter
-
     known = (Address("10.0.0.1", 26379), Address("10.0.0.2", 26379))
     router = SentinelRouter(known, "mymaster")
     router.add_sentinels((Address("10.0.0.2", 26379), Address("10.0.0.3", 26379), Address("10.0.0.3", 26379)))
     assert router.sentinels == (*known, Address("10.0.0.3", 26379))
+
+
+def test_the_router_never_goes_back_to_an_older_epoch() -> None:
+    router = SentinelRouter(SENTINELS, NAME)
+    router.discovered((R1, 1, 4), NOW)
+    router.apply(Lost(R1), NOW)
+    router.discovered((M1, 0, 3), NOW)  # a lookup that only reached the stale Sentinel
+    assert router.view.state is State.UNKNOWN
+    router.discovered((R1, 1, 4), NOW)
+    assert router.plan(Batch((), route=""), NOW) == Send(R1)
+
+
+def test_a_newer_epoch_heard_by_a_watcher_sends_the_next_batch_to_discovery() -> None:
+    router = SentinelRouter(SENTINELS, NAME)
+    router.discovered((M1, 0, 3), NOW)
+    router.heard_epoch(3, NOW)
+    assert router.plan(Batch((), route=""), NOW) == Send(M1)
+    router.heard_epoch(4, NOW)
+    assert isinstance(router.plan(Batch((), route=""), NOW), Discover)
+    assert router.stale() == (M1,)
 
 
 # -- the read lease (replicated durability) -----------------------------------------------------

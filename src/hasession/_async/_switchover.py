@@ -19,7 +19,8 @@ from typing import Any
 from .._commands import Batch, Call, Reply
 from .._exceptions import StoreError, StoreUnavailable
 from .._routing import Discover, Send
-from .._sentinel import Begun, Event, SentinelRouter, Switched
+from .._sentinel import Begun, Event, Switched
+from .._sentinel_router import SentinelRouter
 from .._switchover import SwitchoverResult, is_master, master_offset, replica_offset
 from .._topology import Address
 from ._compat import Signal, sleep

@@ -25,7 +25,8 @@ from .._exceptions import (
 from .._results import SaveResult, SessionInfo
 from .._retry import RetryState
 from .._routing import Discover, Hold, NoScript, Redirected
-from .._sentinel import SentinelRouter, replica_read
+from .._sentinel import replica_read
+from .._sentinel_router import SentinelRouter
 from .._session import Session, state_of
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
 from .._switchover import SwitchoverResult
