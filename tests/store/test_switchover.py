@@ -50,3 +50,38 @@ def test_switchover_needs_sentinel(hasession_redis_url: str, driver: str) -> Non
                 await store.switchover()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_a_switchover_goes_on_when_the_first_sentinel_is_down(
+    hasession_redis_sentinel: SentinelTopology, driver: str
+) -> None:
+    """The store asks its first Sentinel for the failover; one that refuses the connection is skipped."""
+    topology = hasession_redis_sentinel
+    old = topology.current_master()
+
+    def check(result: hasession.SwitchoverResult, seen: object) -> None:
+        assert (result.old.host, result.old.port) == old.address
+        assert (result.new.host, result.new.port) == topology.wait_for_new_master(old).address
+        assert seen == 1
+
+    if driver == "sync":
+        with hasession.SessionStore.from_url(topology.url, secret_keys=SECRET) as store:
+            session = store.load(None)
+            session["n"] = 1
+            cookie = str(store.save(session).value)
+            topology.kill_sentinel(0)  # the one that answered the store's discovery
+            result = store.switchover()
+            check(result, store.load(cookie)["n"])
+        return
+
+    async def main() -> None:
+        async with hasession.AsyncSessionStore.from_url(topology.url, secret_keys=SECRET) as store:
+            session = await store.load(None)
+            session["n"] = 1
+            cookie = str((await store.save(session)).value)
+            topology.kill_sentinel(0)
+            result = await store.switchover()
+            check(result, (await store.load(cookie))["n"])
+
+    asyncio.run(main())

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._commands import Batch, Call, Reply
-from .._exceptions import StoreError, StoreUnavailable
+from .._exceptions import StoreConnectionError, StoreError, StoreUnavailable
 from .._routing import Discover, Send
-from .._sentinel import Begun, Event, Switched
+from .._sentinel import Aborted, Begun, Event, Switched
 from .._sentinel_router import SentinelRouter
 from .._switchover import SwitchoverResult, is_master, master_offset, replica_offset
 from .._topology import Address
@@ -64,8 +64,12 @@ class Switchover:
             offset, replicas = master_offset(await self._ask(old, "ROLE"))
             await self._until(deadline, self._caught_up, replicas, offset)
             self._apply(Begun(old, None))
-            await self._ask(router.sentinels[0], "SENTINEL", "FAILOVER", router.master_name)
-            new: Address = await self._until(deadline, self._promoted, replicas)
+            try:
+                await self._failover()
+                new: Address = await self._until(deadline, self._promoted, replicas)
+            except BaseException:
+                self._apply(Aborted())  # held operations look the master up again, not wait for news
+                raise
             await self._ask(old, "REPLICAOF", new.host, new.port)
         finally:
             with contextlib.suppress(StoreError):
@@ -75,6 +79,22 @@ class Switchover:
             stale = router.stale()
         await self._driver.drop(stale)
         return SwitchoverResult(old=old, new=new, paused_seconds=time.monotonic() - paused, offset=offset)
+
+    async def _failover(self) -> None:
+        """``SENTINEL FAILOVER`` on the first Sentinel that takes it.
+
+        The next Sentinel is asked only when one refused the connection: the command never reached
+        it. After any other failure the command may have started a failover there, and a second one
+        elsewhere would race it with another epoch (whose loser's acknowledged writes are lost).
+        """
+        router = self._driver.router
+        for sentinel in router.sentinels:
+            try:
+                await self._ask(sentinel, "SENTINEL", "FAILOVER", router.master_name)
+                return
+            except StoreConnectionError as exc:
+                if not isinstance(exc.__cause__, ConnectionRefusedError) or sentinel == router.sentinels[-1]:
+                    raise
 
     async def _caught_up(self, replicas: list[Address], offset: int) -> bool | None:
         for replica in replicas:
