@@ -16,7 +16,7 @@ from hasession._commands import Batch, Call
 from hasession._config import Secret
 from hasession._exceptions import StoreConnectionError
 from hasession._routing import Send, StandaloneRouter
-from hasession._sentinel import SentinelRouter
+from hasession._sentinel_router import SentinelRouter
 from hasession._session import Session, StoredSession, state_of
 from hasession._store import Stats, StoreBase, StoreConfig, make_router
 from hasession._topology import Address, Cluster, Sentinel, Standalone

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .._commands import Batch, Flow, Reply, pack
 from .._exceptions import (
+    ConfigurationError,
     FailoverInProgress,
     MasterNotFound,
     NotReplicated,
@@ -27,15 +28,17 @@ from .._exceptions import (
 from .._results import SaveResult, SessionInfo
 from .._retry import RetryState
 from .._routing import Discover, Hold, NoScript, Redirected
-from .._sentinel import SentinelRouter, replica_read
+from .._sentinel import replica_read
+from .._sentinel_router import SentinelRouter
 from .._session import Session, state_of
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
+from .._switchover import SwitchoverResult
 from .._topology import Address, ConnectionOptions, Sentinel, Standalone
 from .._transport import IO_ERRORS, Pool, check_hello, decode, io_error, io_errors, settings
 from .._watcher import Watchers
 from ._compat import Guard, Signal, from_thread, lazy, run_blocking, sleep
 from ._connection import Connection, connect
-from ._sentinel_ops import SentinelOps
+from ._switchover import Driver, Switchover
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -47,7 +50,7 @@ T = TypeVar("T")
 S = TypeVar("S", bound=Session)
 
 
-class AsyncSessionStore(SentinelOps, StoreBase):
+class AsyncSessionStore(StoreBase):
     """Sessions in Redis (standalone, Sentinel or Cluster) that survive failovers.
 
     Every operation is held and retried through a failover for at most the hold budget
@@ -131,6 +134,27 @@ class AsyncSessionStore(SentinelOps, StoreBase):
                 count += await self.revoke(info.public_id, user_id=user_id, budget=budget)
         return count
 
+    async def switchover(self, *, timeout: float = 10.0, pause_ms: int = 3000) -> SwitchoverResult:
+        """Move the master to a replica without losing an acknowledged write (Sentinel only).
+
+        Writes pause on the old master until a fully caught-up replica is promoted; this
+        store's requests wait (held) and then continue on the new master. See
+        :mod:`hasession._switchover` for the steps and why each is needed.
+        """
+        if not isinstance(self._router, SentinelRouter):
+            raise ConfigurationError("switchover() needs a Sentinel topology")
+        if not self._watching:  # replicated durability needs their read lease to name the master
+            self._start_watchers()
+        driver = Driver(
+            router=self._router,
+            guard=self._guard,
+            news=self._news,
+            send=self._send,
+            discover=self._discover,
+            drop=self._drop,
+        )
+        return await Switchover(driver).run(timeout=timeout, pause_ms=pause_ms)
+
     async def close(self) -> None:
         """Stop the Sentinel watchers and close every connection."""
         self._closed = True
@@ -210,7 +234,9 @@ class AsyncSessionStore(SentinelOps, StoreBase):
     async def _after_news(self) -> None:
         """A watcher changed the router: re-plan held operations, drop connections to old masters."""
         self._news.notify()
-        await self._drop(self._stale())
+        with self._guard:
+            stale = self._router.stale()
+        await self._drop(stale)
 
     async def _check_canary(self) -> None:
         """One quick try at the canary; housekeeping never holds or fails a request."""
