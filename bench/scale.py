@@ -34,17 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from peers.common import SESSION  # the session every benchmark keeps (bench/peers)
 
 import hasession
 from hasession.testing import ClusterTopology
 
-SESSION = {
-    "user_id": "8f14e45f-ceea-467f-a0e6-1b3c2e8a9d55",
-    "csrf_token": "d2f1c3b4a5968778695a4b3c2d1e0f9a8b7c6d5e4f3a2b1c",
-    "theme": "dark",
-    "cart": [{"sku": "SKU-00017", "qty": 1}, {"sku": "SKU-00342", "qty": 2}],
-    "beta": True,
-}
 SECRET = "scale-bench-secret-key-0123456789abcdef"
 SAMPLE = 20_000  # cookies kept per cluster for the measured requests
 

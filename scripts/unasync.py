@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "src" / "hasession"
-FILES = ["store.py", "_sentinel_ops.py"]
+FILES = ["store.py", "_switchover.py"]
 
 # Order matters: longer patterns first.
 SUBS = [
@@ -32,7 +32,6 @@ SUBS = [
         r"The async session store: runs the sans-IO flows on its own asyncio connections",
         "The sync session store: runs the sans-IO flows on its own blocking sockets",
     ),
-    (r"parts of the async store", "parts of the sync store"),
     # The async file's note that it is the source: the banner says where the copy comes from.
     (r"\n*This file is the source of truth for ``_sync/[\w.]+``(?:[^`]|``[^`]*``)*?\.(?=\n)", ""),
 ]

@@ -138,6 +138,18 @@ class SessionFlows:
             return self._kept(session, session.sid, wrote=False)
         return (yield from self._update(session, session.sid, delta, now_ms, rid))
 
+    def untouched(self, session: SessionState) -> SaveResult | None:
+        """What :meth:`save` returns when it has nothing to write, found without building the flow;
+        ``None`` when the save may write (the flow then decides)."""
+        if session.destroyed:
+            return None
+        if not session.loaded:
+            return KEEP
+        sid = session.sid
+        if sid is None or session.stored is None or session.modified:
+            return None
+        return self._kept(session, sid, wrote=False)
+
     def revoke(self, public_id: str, user_id: str | None) -> Flow[bool]:
         """Destroy a session by its public id (and drop it from its user's index)."""
         key = self.keys.data_for_public(public_id)

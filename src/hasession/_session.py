@@ -33,6 +33,9 @@ from ._ids import SessionId
 
 __all__ = ["Session", "SessionState", "StoredSession", "state_of"]
 
+#: Value types that cannot change in place (exact types: a subclass may be mutable); a key
+#: holding one is changed only by an assignment, which is recorded, so its JSON is not compared.
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 _NOT_LOADED = "this session is not loaded yet: `await` the adapter's session_from(request) first"
 
 
@@ -114,7 +117,11 @@ class SessionState:
         if not self.accessed or self.stored is None:
             return set()
         plain, assigned, dumps = self.stored.plain, self.assigned, orjson.dumps
-        return {k for k, v in self.data.items() if k not in assigned and k in plain and dumps(v) != plain[k]}
+        return {
+            k
+            for k, v in self.data.items()
+            if type(v) not in _IMMUTABLE and k not in assigned and k in plain and dumps(v) != plain[k]
+        }
 
     def changes(self) -> tuple[dict[str, Any], set[str]]:
         """``(values to write, keys to delete)`` since the load; values mutated in place are not

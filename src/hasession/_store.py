@@ -26,7 +26,7 @@ from ._ids import IdCodec
 from ._keys import KeySchema
 from ._options import check_option_names, option_fields
 from ._routing import Router, StandaloneRouter
-from ._sentinel import SentinelRouter
+from ._sentinel_router import SentinelRouter
 from ._session import Session, state_of
 from ._topology import Address, Cluster, Sentinel, Standalone, Topology
 from ._web import CallSite

@@ -27,7 +27,8 @@ from redis.exceptions import RedisError
 
 from ._commands import text
 from ._redis import sentinel_pool
-from ._sentinel import LEASE_POLL, Event, SentinelRouter, config_epoch, parse_event, sentinel_peers, vouch
+from ._sentinel import LEASE_POLL, Event, config_epoch, parse_event, sentinel_peers, vouch
+from ._sentinel_router import SentinelRouter
 from ._topology import Address, Sentinel
 
 __all__ = ["SentinelWatcher", "Watchers"]

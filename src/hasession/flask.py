@@ -26,7 +26,6 @@ from flask.globals import request_ctx
 from flask.sessions import SessionInterface, SessionMixin
 
 from . import CookieOptions, Session, SessionStore, StoreError, set_cookie_header
-from ._session import state_of
 from ._web import (
     Adoption,
     adopt,
@@ -104,8 +103,7 @@ class HASessionInterface(SessionInterface):
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
         """The request's session, not loaded yet: no I/O here (a bad cookie gives a new session)."""
         cookie = cookie_value(request.environ.get("HTTP_COOKIE"), self.cookie.name, lambda: request.cookies)
-        sid = state_of(self.store.open(cookie)).sid
-        session = FlaskSession(sid, loader=self.store.load_into)
+        session = self.store.open(cookie, cls=FlaskSession)
         if self.migrate_from and (old := adoptable(session, request.cookies, self.migrate_from)):
             session.adoption = adopt(session, old, self.migrate_from)
         return session

@@ -1,13 +1,15 @@
 """The Sentinel faults of docs/design.md, *Faults the tests inject*, on real topologies, under load.
 
-Every test asserts what the users saw: errors that would reach the framework, sessions lost,
-acknowledged writes lost. Timings are printed (run with ``-s``), never asserted.
+Every test asserts what the users (``conftest.crowd``) saw: errors that would reach the framework,
+sessions lost, acknowledged writes lost, writes applied twice. Timings are printed (run with ``-s``),
+never asserted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -27,124 +29,73 @@ proxied_sentinel = sentinel_fixture(scope="function", proxied=True, redis_config
 patient_sentinel = sentinel_fixture(scope="function", down_after_ms=5000)
 
 
-def assert_unharmed(users: Any, *, lost_writes_allowed: int = 0) -> None:
-    assert users.errors == []
-    assert users.lost_sessions == 0
-    assert users.lost_writes + users.final_lost_writes() <= lost_writes_allowed
-
-
-def test_kill_master(hasession_redis_sentinel: SentinelTopology, make_store: Any, crowd: Any) -> None:
-    store = make_store(hasession_redis_sentinel.url)
-    with crowd(store) as users:
-        hasession_redis_sentinel.wait_for_replicas_synced()
-        old = hasession_redis_sentinel.kill_master()
-        hasession_redis_sentinel.wait_for_new_master(old)
+def test_kill_master(hasession_redis_sentinel: SentinelTopology, crowd: Any) -> None:
+    topology = hasession_redis_sentinel
+    with crowd(topology.url) as users:
+        topology.wait_for_replicas_synced()
+        with users.fault("kill"):
+            old = topology.kill_master()
+            topology.wait_for_new_master(old)
         users.progress(5)
-    print(users.report("kill -9"))
-    # Replication is asynchronous: a write the old master acknowledged in its last moment may
-    # not have reached the replica that gets promoted. At most one in-flight write per user.
-    assert_unharmed(users, lost_writes_allowed=len(users.users))
-    assert store.stats.failovers >= 1
+        # Replication is asynchronous: a write the old master acknowledged in its last moment may
+        # not have reached the replica that gets promoted. At most one per request in flight.
+        print("kill -9:", users.assert_unharmed(lossy=True).summary())
+        assert users.main.sync.stats.failovers >= 1 and users.main.asyncs.stats.failovers >= 1
 
 
 def test_kill_master_loses_no_acknowledged_write_when_replicated(
-    replicated_sentinel: SentinelTopology, make_store: Any, crowd: Any
+    replicated_sentinel: SentinelTopology, crowd: Any
 ) -> None:
-    store = make_store(replicated_sentinel.url, durability=DurabilityPolicy(mode="replicated", replicas=1))
-    with crowd(store) as users:
-        replicated_sentinel.wait_for_replicas_synced()
-        old = replicated_sentinel.kill_master()
-        replicated_sentinel.wait_for_new_master(old)
+    topology = replicated_sentinel
+    with crowd(topology.url, durability=DurabilityPolicy(mode="replicated", replicas=1)) as users:
+        topology.wait_for_replicas_synced()
+        with users.fault("kill"):
+            old = topology.kill_master()
+            topology.wait_for_new_master(old)
         users.progress(5)
-    print(users.report("kill -9, replicated"))
-    assert_unharmed(users)
+        print("kill -9, replicated:", users.assert_unharmed().summary())
 
 
-def test_async_store_through_kill_master(hasession_redis_sentinel: SentinelTopology) -> None:
-    async def main() -> tuple[list[BaseException], int]:
-        store = hasession.AsyncSessionStore.from_url(hasession_redis_sentinel.url, secret_keys="a" * 32)
-        errors: list[BaseException] = []
-        regressions = 0
-        stop = asyncio.Event()
+def test_sigstop_longer_than_down_after(hasession_redis_sentinel: SentinelTopology, crowd: Any) -> None:
+    topology = hasession_redis_sentinel
+    with crowd(topology.url) as users:
+        topology.wait_for_replicas_synced()
+        with users.fault("pause-long"):
+            old = topology.pause_master()
+            topology.wait_for_new_master(old)
+            users.progress(5)
+            topology.resume_master()  # both answer ROLE=master until Sentinel demotes the old one
+            users.progress(5)
+            topology.wait_for_replica(old)
+        users.progress(5)
+        print("SIGSTOP > down-after:", users.assert_unharmed(lossy=True).summary())
 
-        async def user() -> None:
-            nonlocal regressions
-            first = store.open(None)
-            first["count"] = 0
-            cookie, acked = (await store.save(first)).value, 0
-            while not stop.is_set():
-                try:
-                    session = await store.load(cookie)
-                    regressions += session.get("count", -1) < acked
-                    session["count"] = acked + 1
-                    await store.save(session)
-                    acked += 1
-                except Exception as exc:
-                    errors.append(exc)
 
-        tasks = [asyncio.create_task(user()) for _ in range(10)]
-        try:
-            old = await asyncio.to_thread(hasession_redis_sentinel.kill_master)
-            await asyncio.to_thread(hasession_redis_sentinel.wait_for_new_master, old)
-            before = store.stats.operations
-            await asyncio.to_thread(
-                wait_until, lambda: store.stats.operations > before + 100, timeout=20, message="progress"
+def test_sigstop_shorter_than_down_after(patient_sentinel: SentinelTopology, crowd: Any) -> None:
+    with crowd(patient_sentinel.url + "?socket_timeout=0.2") as users:
+        with users.fault("pause-short"):
+            master = patient_sentinel.pause_master()
+            wait_until(
+                lambda: users.stat("retries") > 0,
+                timeout=10,
+                message="requests to time out on the frozen master",
             )
-        finally:
-            stop.set()
-            await asyncio.gather(*tasks)
-            await store.close()
-        return errors, regressions
-
-    hasession_redis_sentinel.wait_for_replicas_synced()
-    errors, regressions = asyncio.run(main())
-    assert errors == []
-    assert regressions <= 10
-
-
-def test_sigstop_longer_than_down_after(
-    hasession_redis_sentinel: SentinelTopology, make_store: Any, crowd: Any
-) -> None:
-    store = make_store(hasession_redis_sentinel.url)
-    with crowd(store) as users:
-        hasession_redis_sentinel.wait_for_replicas_synced()
-        old = hasession_redis_sentinel.pause_master()
-        hasession_redis_sentinel.wait_for_new_master(old)
+            patient_sentinel.resume_master()
         users.progress(5)
-        hasession_redis_sentinel.resume_master()  # both answer ROLE=master until Sentinel demotes the old one
-        users.progress(5)
-        hasession_redis_sentinel.wait_for_replica(old)
-        users.progress(5)
-    print(users.report("SIGSTOP > down-after"))
-    assert_unharmed(users, lost_writes_allowed=len(users.users))
-
-
-def test_sigstop_shorter_than_down_after(
-    patient_sentinel: SentinelTopology, make_store: Any, crowd: Any
-) -> None:
-    store = make_store(patient_sentinel.url + "?socket_timeout=0.2")
-    with crowd(store) as users:
-        master = patient_sentinel.pause_master()
-        wait_until(
-            lambda: store.stats.retries > 0, timeout=10, message="requests to time out on the frozen master"
-        )
-        patient_sentinel.resume_master()
-        users.progress(5)
-    print(users.report("SIGSTOP < down-after"))
-    assert_unharmed(users)
+        print("SIGSTOP < down-after:", users.assert_unharmed().summary())
     assert patient_sentinel.current_master() == master  # no failover: the freeze was only latency
 
 
-def test_sentinel_failover(hasession_redis_sentinel: SentinelTopology, make_store: Any, crowd: Any) -> None:
-    store = make_store(hasession_redis_sentinel.url)
-    with crowd(store) as users:
-        hasession_redis_sentinel.wait_for_replicas_synced()
-        hasession_redis_sentinel.failover()
+def test_sentinel_failover(hasession_redis_sentinel: SentinelTopology, crowd: Any) -> None:
+    topology = hasession_redis_sentinel
+    with crowd(topology.url) as users:
+        topology.wait_for_replicas_synced()
+        with users.fault("sentinel-failover"):
+            topology.failover()
         users.progress(5)
-    print(users.report("SENTINEL FAILOVER"))
-    # hasession stops writing to the old master when Sentinel announces the switch, but writes it
-    # acknowledged just before may not have reached the promoted replica (redis/redis#6062).
-    assert_unharmed(users, lost_writes_allowed=len(users.users))
+        # hasession stops writing to the old master when Sentinel announces the switch, but writes it
+        # acknowledged just before may not have reached the promoted replica (redis/redis#6062).
+        print("SENTINEL FAILOVER:", users.assert_unharmed(lossy=True).summary())
 
 
 def _watching(topology: SentinelTopology) -> bool:
@@ -201,49 +152,48 @@ def test_switchover_loses_nothing(
 ) -> None:
     """A fresh operator store switches over at once, in either durability (in replicated
     durability it first needs the Sentinels' read lease: chaos finding 6 hung there forever)."""
-    hasession_redis_sentinel = replicated_sentinel
+    topology = replicated_sentinel
     durability = DurabilityPolicy(mode=mode, replicas=1)  # type: ignore[arg-type]
-    store = make_store(hasession_redis_sentinel.url, durability=durability)
-    operator = make_store(hasession_redis_sentinel.url, durability=durability)
-    with crowd(store) as users:
-        hasession_redis_sentinel.wait_for_replicas_synced()
-        old = hasession_redis_sentinel.current_master()
-        result = operator.switchover()
+    operator = make_store(topology.url, durability=durability)
+    with crowd(topology.url, durability=durability) as users:
+        topology.wait_for_replicas_synced()
+        old = topology.current_master()
+        with users.fault("switchover"):
+            result = operator.switchover()
         users.progress(5)
-    print(users.report(f"switchover (writes paused {result.paused_seconds * 1000:.0f} ms)"))
-    assert_unharmed(users)
-    new = hasession_redis_sentinel.wait_for_new_master(old)  # the Sentinels agree a moment later
+        label = f"switchover (writes paused {result.paused_seconds * 1000:.0f} ms)"
+        print(label, users.assert_unharmed().summary())
+    new = topology.wait_for_new_master(old)  # the Sentinels agree a moment later
     assert (result.new.host, result.new.port) == new.address
 
 
-def test_minority_of_sentinels_down(
-    hasession_redis_sentinel: SentinelTopology, make_store: Any, crowd: Any
-) -> None:
-    store = make_store(hasession_redis_sentinel.url)
-    with crowd(store) as users:
-        hasession_redis_sentinel.kill_sentinel(0)  # the first one the store asks
+def test_minority_of_sentinels_down(hasession_redis_sentinel: SentinelTopology, crowd: Any) -> None:
+    topology = hasession_redis_sentinel
+    with crowd(topology.url) as users:
+        topology.kill_sentinel(0)  # the first one the store asks
         users.progress(5)
-        hasession_redis_sentinel.wait_for_replicas_synced()
-        old = hasession_redis_sentinel.kill_master()
-        hasession_redis_sentinel.wait_for_new_master(old)
+        topology.wait_for_replicas_synced()
+        with users.fault("kill"):
+            old = topology.kill_master()
+            topology.wait_for_new_master(old)
         users.progress(5)
-    print(users.report("minority of Sentinels down, then kill -9"))
-    assert_unharmed(users, lost_writes_allowed=len(users.users))
+        print("minority of Sentinels down, then kill -9:", users.assert_unharmed(lossy=True).summary())
 
 
 def test_all_sentinels_down_keeps_serving(
     hasession_redis_sentinel: SentinelTopology, make_store: Any, crowd: Any
 ) -> None:
-    store = make_store(hasession_redis_sentinel.url)
-    stranger = make_store(hasession_redis_sentinel.url, retry=RetryPolicy(hold_budget=0.5))
-    with crowd(store) as users:
-        for i in range(len(hasession_redis_sentinel.sentinels)):
-            hasession_redis_sentinel.kill_sentinel(i)
+    topology = hasession_redis_sentinel
+    stranger = make_store(topology.url, retry=RetryPolicy(hold_budget=0.5))
+    with crowd(topology.url) as users:
+        for i in range(len(topology.sentinels)):
+            topology.kill_sentinel(i)
         users.progress(5)
-        store._router.apply(hasession._sentinel.Lost(store._router.view.address), 0.0)  # force a lookup
+        for store in (users.main.sync, users.main.asyncs):  # force a lookup
+            with store._guard:
+                store._router.apply(hasession._sentinel.Lost(store._router.view.address), time.monotonic())
         users.progress(5)  # found again through the last known master, after ROLE
-    print(users.report("all Sentinels down"))
-    assert_unharmed(users)
+        print("all Sentinels down:", users.assert_unharmed().summary())
     with pytest.raises(hasession.StoreUnavailable) as caught:  # nobody to ask, nothing known
         stranger.load(users.users[0].cookie)
     assert isinstance(caught.value.__cause__, hasession.MasterNotFound)
@@ -291,24 +241,24 @@ def _loads(store: Any, cookie: str) -> bool:
 def test_partitioned_master_loses_no_acknowledged_write(
     proxied_sentinel: SentinelTopology, make_store: Any, crowd: Any
 ) -> None:
+    topology = proxied_sentinel
     durable = DurabilityPolicy(mode="replicated", replicas=1)
-    store = make_store(proxied_sentinel.url, durability=durable)
-    host, port = proxied_sentinel.master_direct_address()
+    host, port = topology.master_direct_address()
     minority = make_store(f"redis://{host}:{port}/0", durability=durable, retry=RetryPolicy(hold_budget=3))
-    with crowd(store) as users:
-        proxied_sentinel.wait_for_replicas_synced()
-        old = proxied_sentinel.partition_master()
-        stranded = minority.open(None)
-        stranded["written"] = "on the isolated master"
-        with pytest.raises(hasession.StoreUnavailable):  # never acknowledged: WAIT can't be satisfied
-            minority.save(stranded)
-        proxied_sentinel.wait_for_new_master(old)
+    with crowd(topology.url, durability=durable) as users:
+        topology.wait_for_replicas_synced()
+        with users.fault("partition"):
+            old = topology.partition_master()
+            stranded = minority.open(None)
+            stranded["written"] = "on the isolated master"
+            with pytest.raises(hasession.StoreUnavailable):  # never acknowledged: WAIT can't be satisfied
+                minority.save(stranded)
+            topology.wait_for_new_master(old)
+            users.progress(5)
+            topology.heal()
+            topology.wait_for_replica(old)
         users.progress(5)
-        proxied_sentinel.heal()
-        proxied_sentinel.wait_for_replica(old)
-        users.progress(5)
-    print(users.report("master partitioned away, replicated"))
-    assert_unharmed(users)
+        print("master partitioned away, replicated:", users.assert_unharmed().summary())
 
 
 def test_restart_with_empty_data_is_detected(
@@ -329,35 +279,30 @@ def test_restart_with_empty_data_is_detected(
 
 
 def test_slow_responses_are_retried_without_duplicates(
-    patient_sentinel: SentinelTopology, make_store: Any, crowd: Any
+    patient_sentinel: SentinelTopology, crowd: Any
 ) -> None:
-    store = make_store(patient_sentinel.url + "?socket_timeout=0.2")
     master = patient_sentinel.current_master().client(socket_timeout=10)
-    with crowd(store) as users:
-        before = store.stats.retries
+    with crowd(patient_sentinel.url + "?socket_timeout=0.2") as users:
+        before = users.stat("retries")
         threading.Thread(target=master.execute_command, args=("DEBUG", "SLEEP", "0.8")).start()
-        wait_until(lambda: store.stats.retries > before, timeout=10, message="timeouts on the slow master")
+        wait_until(lambda: users.stat("retries") > before, timeout=10, message="timeouts on the slow master")
         users.progress(5)
         master.config_set("busy-reply-threshold", 50)
         busy = "local t = redis.call('TIME'); repeat until redis.call('TIME')[1] - t[1] >= 1; return 1"
         threading.Thread(target=master.eval, args=(busy, 0)).start()
-        wait_until(lambda: store.stats.retries > before + 20, timeout=10, message="BUSY replies")
+        wait_until(lambda: users.stat("retries") > before + 20, timeout=10, message="BUSY replies")
         users.progress(5)
-    print(users.report("slow responses and BUSY"))
-    assert_unharmed(users)
-    assert all(store.load(u.cookie)["count"] == u.acknowledged for u in users.users)  # applied once
+        # No write applied twice: the checker finds no value that no request wrote (phantom-write).
+        print("slow responses and BUSY:", users.assert_unharmed().summary())
 
 
-def test_noscript_after_script_cache_loss(
-    hasession_redis_sentinel: SentinelTopology, make_store: Any, crowd: Any
-) -> None:
-    store = make_store(hasession_redis_sentinel.url)
+def test_noscript_after_script_cache_loss(hasession_redis_sentinel: SentinelTopology, crowd: Any) -> None:
     master = hasession_redis_sentinel.current_master().client()
-    with crowd(store) as users:
+    with crowd(hasession_redis_sentinel.url) as users:
         for _ in range(3):
             master.script_flush()
             users.progress(2)
-    assert_unharmed(users)
+        users.assert_unharmed()
     assert master.info("commandstats")["cmdstat_eval"]["calls"] >= 1  # NOSCRIPT led to EVAL
 
 

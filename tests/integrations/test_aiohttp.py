@@ -6,17 +6,15 @@ Async tests run on asyncio only: aiohttp and redis.asyncio both need it.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
 import pytest
-import redis
-from _asgi import DEAD_BUDGET, SECRET
+from _asgi import DEAD_BUDGET, SECRET, serve
 from aiohttp import web
-from aiohttp.test_utils import TestServer, make_mocked_request
+from aiohttp.test_utils import make_mocked_request
 
 from hasession import (
     AsyncSessionStore,
@@ -24,7 +22,7 @@ from hasession import (
     StoreUnavailable,
 )
 from hasession.aiohttp import STORE_KEY, SessionMiddleware, get_session, init_app, setup
-from hasession.testing import RedisServer, SentinelTopology
+from hasession.testing import RedisServer
 
 #: The tests serve Secure cookies over plain http and send them back by hand, as a browser on
 #: localhost does; ``test_a_secure_cookie_over_http_warns_once`` checks the warning itself.
@@ -82,15 +80,6 @@ def make_app(store: AsyncSessionStore, **options: Any) -> web.Application:
     setup(app, store, **options)
     app.add_routes(routes)
     return app
-
-
-@asynccontextmanager
-async def serve(app: web.Application) -> AsyncIterator[httpx.AsyncClient]:
-    """``app`` on a real loopback server, and an httpx client of it that keeps no cookie."""
-    async with TestServer(app, host="127.0.0.1") as test_server:
-        jar = CookieJar(DefaultCookiePolicy(allowed_domains=[]))
-        async with httpx.AsyncClient(base_url=str(test_server.make_url("")), cookies=jar) as client:
-            yield client
 
 
 def sent(cookie: str, name: str = "session") -> dict[str, str]:
@@ -185,37 +174,3 @@ async def test_on_error_hook_builds_the_answer() -> None:
 
 
 # -- concurrency ----------------------------------------------------------------------------------------
-
-
-# -- the example app ----------------------------------------------------------------------------------
-
-
-async def test_example_app(
-    server: RedisServer,
-    admin: redis.Redis,
-    monkeypatch: pytest.MonkeyPatch,
-    load_example: Callable[[str], Any],
-    async_example_flow: Callable[[httpx.AsyncClient], Awaitable[None]],
-) -> None:
-    monkeypatch.setenv("HASESSION_URL", server.url)
-    async with serve(load_example("aiohttp_app").create_app()) as client:
-        await async_example_flow(client)
-        form = {"content-type": "application/x-www-form-urlencoded"}
-        assert (await client.post("/login", content=b"user=bob", headers=form)).json() == {"user": "bob"}
-        assert (await client.post("/login", json={"user": ""})).status_code == 400
-
-
-@pytest.mark.slow
-async def test_example_sessions_survive_a_failover(
-    sentinel_fault: Callable[[SentinelTopology], None],
-    monkeypatch: pytest.MonkeyPatch,
-    load_example: Callable[[str], Any],
-    async_crowd: Callable[..., Awaitable[Any]],
-) -> None:
-    with SentinelTopology(down_after_ms=1000) as topology:
-        monkeypatch.setenv("HASESSION_URL", topology.url)
-        app = load_example("aiohttp_app").create_app()
-        async with serve(app) as client:
-            crowd = await async_crowd(client, lambda: sentinel_fault(topology), users=15)
-            print(f"\n{sentinel_fault.__name__}: {crowd.summary()}; {app[STORE_KEY].stats.snapshot()}")
-    crowd.assert_unharmed()

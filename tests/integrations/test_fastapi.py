@@ -1,27 +1,25 @@
 """hasession.fastapi against real Redis: the ``SessionDep`` dependency on top of the Starlette middleware.
 
 The middleware itself is tested in ``test_starlette.py``; here, what FastAPI adds: dependency
-injection, errors raised inside a dependency, and the example app (also through a failover).
+injection and errors raised inside a dependency (the example app: ``test_examples.py``).
 Async tests run on asyncio only (redis.asyncio does not run on trio).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Annotated, Any
 
 import anyio
 import httpx
 import pytest
-import redis
 from _asgi import SECRET
 from fastapi import Depends, FastAPI, Request
 
 from hasession import AsyncSessionStore, CookieOptions, RetryPolicy
 from hasession.fastapi import SessionDep, get_session, init_app
-from hasession.testing import RedisServer, SentinelTopology
+from hasession.testing import RedisServer
 
 pytestmark = pytest.mark.anyio
 
@@ -104,38 +102,3 @@ async def test_store_down_gives_503_from_a_dependency_and_200_without_one(
     records = [r for r in caplog.records if r.name == "hasession" and r.levelno >= logging.ERROR]
     assert len(records) == 2
     assert all(r.exc_info is None for r in records)
-
-
-async def test_example_app(
-    server: RedisServer,
-    admin: redis.Redis,
-    monkeypatch: pytest.MonkeyPatch,
-    load_example: Callable[[str], Any],
-    async_example_flow: Callable[[httpx.AsyncClient], Awaitable[None]],
-) -> None:
-    monkeypatch.setenv("HASESSION_URL", server.url)
-    app = load_example("fastapi_app").create_app()
-    async with client_for(app) as client:
-        await async_example_flow(client)
-        form = {"content-type": "application/x-www-form-urlencoded"}
-        login = await client.post("/login", content=b"user=bob", headers=form)
-        assert login.json() == {"user": "bob"}
-        assert (await client.post("/login", json={"user": ""})).status_code == 400
-    await app.state.store.close()
-
-
-@pytest.mark.slow
-async def test_example_sessions_survive_a_failover(
-    sentinel_fault: Callable[[SentinelTopology], None],
-    monkeypatch: pytest.MonkeyPatch,
-    load_example: Callable[[str], Any],
-    async_crowd: Callable[..., Awaitable[Any]],
-) -> None:
-    with SentinelTopology(down_after_ms=1000) as topology:
-        monkeypatch.setenv("HASESSION_URL", topology.url)
-        app = load_example("fastapi_app").create_app()
-        async with client_for(app) as client:
-            crowd = await async_crowd(client, lambda: sentinel_fault(topology), users=15)
-        print(f"\n{sentinel_fault.__name__}: {crowd.summary()}; {app.state.store.stats.snapshot()}")
-        await app.state.store.close()
-    crowd.assert_unharmed()

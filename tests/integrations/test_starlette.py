@@ -33,7 +33,7 @@ from hasession import (
     StoreUnavailable,
 )
 from hasession.starlette import SessionMiddleware, init_app, session_from
-from hasession.testing import RedisServer, SentinelTopology
+from hasession.testing import RedisServer
 
 pytestmark = pytest.mark.anyio
 
@@ -274,29 +274,6 @@ async def test_websocket_handlers_can_read_the_session(store: AsyncSessionStore)
     assert json.loads(sent[1]["text"]) == {"k": "v"}
 
 
-# -- the example app --------------------------------------------------------------------------------
-
-
-async def test_example_app(
-    server: RedisServer,
-    admin: redis.Redis,
-    monkeypatch: pytest.MonkeyPatch,
-    load_example: Callable[[str], Any],
-    async_example_flow: Callable[[httpx.AsyncClient], Awaitable[None]],
-) -> None:
-    monkeypatch.setenv("HASESSION_URL", server.url)
-    app = load_example("starlette_app").create_app()
-    async with client_for(app) as client:
-        await async_example_flow(client)
-    async with client_for(app, jar=True) as browser:  # the HTML pages, with a cookie jar
-        assert 'action="/login"' in (await browser.get("/")).text
-        form = {"content-type": "application/x-www-form-urlencoded"}
-        login = await browser.post("/login", content=b"user=bob", headers=form)
-        assert (login.status_code, login.headers["location"]) == (303, "/")
-        assert '<b id="user">bob</b>' in (await browser.get("/")).text
-    await app.state.store.close()
-
-
 async def test_init_app_adds_the_middleware(store: AsyncSessionStore) -> None:
     app = Starlette(routes=[Route("/write", write)])
     init_app(app, store=store, cookie=CookieOptions(name="other"))
@@ -305,20 +282,3 @@ async def test_init_app_adds_the_middleware(store: AsyncSessionStore) -> None:
 
 
 # -- failover ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-async def test_example_sessions_survive_a_failover(
-    sentinel_fault: Callable[[SentinelTopology], None],
-    monkeypatch: pytest.MonkeyPatch,
-    load_example: Callable[[str], Any],
-    async_crowd: Callable[..., Awaitable[Any]],
-) -> None:
-    with SentinelTopology(down_after_ms=1000) as topology:
-        monkeypatch.setenv("HASESSION_URL", topology.url)
-        app = load_example("starlette_app").create_app()
-        async with client_for(app) as client:
-            crowd = await async_crowd(client, lambda: sentinel_fault(topology), users=15)
-        print(f"\n{sentinel_fault.__name__}: {crowd.summary()}; {app.state.store.stats.snapshot()}")
-        await app.state.store.close()
-    crowd.assert_unharmed()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import hasession
-from hasession.testing import RedisServer, TLSFiles
+from hasession.testing import RedisServer, SentinelTopology, TLSFiles
 
 SECRET = "security-tests-secret-0123456789"
 PASSWORD = "data-node-password-3b1f"
@@ -41,6 +41,20 @@ def password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisS
     """A standalone server with a password, in plain text (the TLS cases have their own server)."""
     with RedisServer(password=PASSWORD, tmpdir=tmp_path_factory.mktemp("pw")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def guarded_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelTopology]:
+    """Sentinels with their own password (:data:`SENTINEL_PASSWORD`), data nodes with another
+    (:data:`PASSWORD`)."""
+    with SentinelTopology(
+        replicas=1,
+        sentinels=2,
+        password=PASSWORD,
+        sentinel_password=SENTINEL_PASSWORD,
+        tmpdir=tmp_path_factory.mktemp("sentinel"),
+    ) as topology:
+        yield topology
 
 
 def tls_query(files: TLSFiles, *, ca: Path | None = None, cert: TLSFiles | None = None) -> str:

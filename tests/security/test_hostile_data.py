@@ -16,7 +16,6 @@ import pytest
 import redis
 
 import hasession
-from hasession.testing import RedisServer
 
 from .conftest import SECRET
 from .test_hostile_cookies import asgi_get
@@ -25,24 +24,22 @@ ENCRYPTION_KEY = "e" * 32
 FUTURE_MS = str(2**41)  # year 2039
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    with RedisServer(tmpdir=tmp_path_factory.mktemp("hostile-data")) as srv:
-        yield srv
+@pytest.fixture
+def url(hasession_redis_url: str) -> str:
+    """The session-wide server of hasession's pytest plugin, flushed for this test."""
+    return hasession_redis_url
 
 
 @pytest.fixture
-def admin(server: RedisServer) -> Iterator[redis.Redis]:
-    client = server.client()
-    client.flushall()
-    yield client
-    client.close()
+def admin(url: str) -> Iterator[redis.Redis]:
+    with redis.Redis.from_url(url) as client:
+        yield client
 
 
 @pytest.fixture(params=["plain", "encrypted"])
-def store(request: pytest.FixtureRequest, server: RedisServer) -> Iterator[hasession.SessionStore]:
+def store(request: pytest.FixtureRequest, url: str) -> Iterator[hasession.SessionStore]:
     keys = [ENCRYPTION_KEY] if request.param == "encrypted" else []
-    with hasession.SessionStore.from_url(server.url, secret_keys=SECRET, encryption_keys=keys) as store:
+    with hasession.SessionStore.from_url(url, secret_keys=SECRET, encryption_keys=keys) as store:
         yield store
 
 
@@ -125,11 +122,9 @@ def test_a_damaged_session_loads_safely(
         assert any(r.levelno >= logging.ERROR and "hasession" in r.getMessage() for r in caplog.records)
 
 
-def test_values_copied_from_another_session_do_not_decrypt(admin: redis.Redis, server: RedisServer) -> None:
+def test_values_copied_from_another_session_do_not_decrypt(admin: redis.Redis, url: str) -> None:
     """With encryption, each value is bound to its session and field: a copy is dropped, not adopted."""
-    with hasession.SessionStore.from_url(
-        server.url, secret_keys=SECRET, encryption_keys=[ENCRYPTION_KEY]
-    ) as s:
+    with hasession.SessionStore.from_url(url, secret_keys=SECRET, encryption_keys=[ENCRYPTION_KEY]) as s:
         mine, my_key = stored(s, admin, cart=["mine"])
         theirs, their_key = stored(s, admin, cart=["theirs"], card="4111111111111111")
         admin.hset(their_key, "@u", s.load(theirs).user_id or "")  # a plain value where a sealed one goes
@@ -150,7 +145,7 @@ def test_sessions_of_skips_index_entries_someone_else_wrote(
     assert [info.public_id for info in store.sessions_of("ada")] == [store.public_id(store.load(cookie))]
 
 
-def test_an_adapter_answers_a_damaged_session_without_a_500(server: RedisServer, admin: redis.Redis) -> None:
+def test_an_adapter_answers_a_damaged_session_without_a_500(url: str, admin: redis.Redis) -> None:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
@@ -163,16 +158,16 @@ def test_an_adapter_answers_a_damaged_session_without_a_500(server: RedisServer,
         session["seen"] = True
         return Response(f"{session.new} {sorted(session)}")
 
-    with hasession.SessionStore.from_url(server.url, secret_keys=SECRET) as sync_store:
+    with hasession.SessionStore.from_url(url, secret_keys=SECRET) as sync_store:
         cookie, key = stored(sync_store, admin, cart=["book"])
     loop = asyncio.new_event_loop()
-    store = hasession.AsyncSessionStore.from_url(server.url, secret_keys=SECRET)
+    store = hasession.AsyncSessionStore.from_url(url, secret_keys=SECRET)
     app = Starlette(routes=[Route("/", home)])
     init_app(app, store=store)
     try:
         for damage in ("version-not-a-number", "a-list", "value-not-json"):
             admin.delete(key)
-            with hasession.SessionStore.from_url(server.url, secret_keys=SECRET) as sync_store:
+            with hasession.SessionStore.from_url(url, secret_keys=SECRET) as sync_store:
                 cookie, key = stored(sync_store, admin, cart=["book"])
             DAMAGES[damage](admin, key)
             status, body = loop.run_until_complete(asgi_get(app, b"session=" + cookie.encode()))

@@ -150,19 +150,6 @@ def test_an_acl_noperm_fails_at_once(
 # -- Sentinel ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def guarded_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelTopology]:
-    """Sentinels with their own password, data nodes with another."""
-    with SentinelTopology(
-        replicas=1,
-        sentinels=2,
-        password=PASSWORD,
-        sentinel_password=SENTINEL_PASSWORD,
-        tmpdir=tmp_path_factory.mktemp("sentinel"),
-    ) as topology:
-        yield topology
-
-
 def test_the_guarded_sentinel_works_with_both_passwords(
     guarded_sentinel: SentinelTopology, roundtrip: Roundtrip
 ) -> None:

@@ -8,7 +8,6 @@ import logging
 import subprocess
 import sys
 import traceback
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,24 +16,13 @@ import hasession
 from hasession._session import state_of
 from hasession.testing import SentinelTopology
 
+from .conftest import PASSWORD as DATA_PASSWORD
+from .conftest import SENTINEL_PASSWORD
+
 SIGNING_KEY = "planted-signing-key-a1b2c3d4e5f6"
 ENCRYPTION_KEY = "planted-encryption-key-0f9e8d7c6b"
-DATA_PASSWORD = "planted-data-password-5e6f"
-SENTINEL_PASSWORD = "planted-sentinel-password-7a8b"
 WRONG_PASSWORD = "planted-wrong-password-9c0d"
 PLANTED = [SIGNING_KEY, ENCRYPTION_KEY, DATA_PASSWORD, SENTINEL_PASSWORD, WRONG_PASSWORD]
-
-
-@pytest.fixture(scope="module")
-def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelTopology]:
-    with SentinelTopology(
-        replicas=1,
-        sentinels=2,
-        password=DATA_PASSWORD,
-        sentinel_password=SENTINEL_PASSWORD,
-        tmpdir=tmp_path_factory.mktemp("secrets"),
-    ) as topology:
-        yield topology
 
 
 class Capture:
@@ -62,10 +50,10 @@ def _fail(capture: Capture, call: Any) -> None:
     capture.error(caught.value)
 
 
-def test_nothing_shows_a_secret(guarded: SentinelTopology, caplog: pytest.LogCaptureFixture) -> None:
+def test_nothing_shows_a_secret(guarded_sentinel: SentinelTopology, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, hasession's and redis-py's
     capture = Capture()
-    url = guarded.url  # carries both passwords
+    url = guarded_sentinel.url  # carries both passwords
     assert DATA_PASSWORD in url and SENTINEL_PASSWORD in url
     options: dict[str, Any] = {"secret_keys": SIGNING_KEY, "encryption_keys": [ENCRYPTION_KEY]}
     cookies: list[str] = []
@@ -83,7 +71,7 @@ def test_nothing_shows_a_secret(guarded: SentinelTopology, caplog: pytest.LogCap
         cookies.append(cookies[-1][:-2] + ("AA" if not cookies[-1].endswith("AA") else "QQ"))  # tampered
         capture.add(store.load(cookies[-1]), store.sessions_of("ada"))
         capture.add(*[state_of(store.load(cookie)).sid for cookie in cookies[:2]])
-        guarded.wait_for_replicas_synced()
+        guarded_sentinel.wait_for_replicas_synced()
         capture.add(store.switchover())
         session = store.load(cookies[1])
         session.destroy()
@@ -116,8 +104,8 @@ def _touched(store: hasession.SessionStore) -> hasession.Session:
     return session
 
 
-def test_the_cli_shows_no_secret(guarded: SentinelTopology) -> None:
-    url = guarded.url
+def test_the_cli_shows_no_secret(guarded_sentinel: SentinelTopology) -> None:
+    url = guarded_sentinel.url
     outputs = [
         _cli("drill", url, "--users", "2", "--seconds", "0.5", "--fault", "none"),
         _cli("switchover", url),

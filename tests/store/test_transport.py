@@ -168,6 +168,34 @@ def test_tls_with_server_verification_and_a_client_certificate(
     assert roundtrip(make(tls_url(server, folder))) == "1"
 
 
+@pytest.mark.parametrize("kind", ["tcp", "unix", "tls"])
+def test_each_kind_of_socket_times_out_and_sees_an_idle_close(
+    make: Make, secured: tuple[RedisServer, Path], kind: str
+) -> None:
+    """The sync connection watches an idle TCP socket through ``TCP_INFO`` and a unix or TLS one
+    with ``poll``, and bounds every read with a kernel timeout: each kind is checked."""
+    server, folder = secured
+    url, here = {
+        "tcp": (server.url, address_of(server)),
+        "unix": (f"unix://{folder}/redis.sock", Address("unix", 0)),
+        "tls": (tls_url(server, folder), Address("127.0.0.1", int(server.node.config["tls-port"]))),
+    }[kind]
+    store = make(url)
+    assert send(store, here, "PING") == [b"PONG"]
+    (idle,) = lean_pool(store, here)._idle
+    server.client().client_kill_filter(_type="normal", skipme=True)
+    wait_until(lambda: idle.lost, timeout=10, message="the connection sees its end")
+    assert send(store, here, "PING") == [b"PONG"]  # on a new connection, without an error
+    server.pause()
+    try:
+        with pytest.raises(StoreTimeout):
+            in_background(lambda: send(store, here, "PING", timeout=0.25)).result(timeout=60)
+    finally:
+        server.resume()
+    assert lean_pool(store, here)._idle == []
+    assert send(store, here, "PING") == [b"PONG"]
+
+
 @pytest.mark.parametrize("fault", ["no client certificate", "unknown CA"])
 def test_refused_tls_is_a_misconfiguration(make: Make, secured: tuple[RedisServer, Path], fault: str) -> None:
     server, folder = secured
@@ -253,6 +281,21 @@ def test_an_idle_connection_the_server_closed_is_never_handed_out(make: Make, se
     server.client().client_kill_filter(_type="normal", skipme=True)
     wait_until(lambda: idle.lost, timeout=10, message="the connection sees its end")
     assert send(store, here, "PING") == [b"PONG"]  # on a new connection, without an error
+
+
+def test_an_idle_sync_connection_with_bytes_nobody_read_is_never_handed_out(server: RedisServer) -> None:
+    """The sync connection's idle check (the kernel's ``TCP_INFO`` on plain TCP) sees a reply that
+    came after its round trip, as well as a close."""
+    store = hasession.SessionStore.from_url(server.url, secret_keys=SECRET)
+    here = address_of(server)
+    assert send(store, here, "PING") == [b"PONG"]
+    (idle,) = lean_pool(store, here)._idle
+    assert not idle.lost
+    idle._sock.sendall(b"*1\r\n$4\r\nPING\r\n")  # its reply is never read
+    wait_until(lambda: idle.lost, timeout=10, message="the connection sees the stray reply")
+    assert send(store, here, "PING") == [b"PONG"]
+    assert idle not in lean_pool(store, here)._idle
+    store.close()
 
 
 def test_dropping_a_node_fails_its_calls_in_flight(make: Make, server: RedisServer) -> None:

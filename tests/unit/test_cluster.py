@@ -23,6 +23,8 @@ from hasession._keys import KeySchema
 from hasession._routing import Discover, Redirected, Send, error_from_reply
 from hasession._topology import Address
 
+from ._play import play
+
 N1, N2, N3, N4 = (Address("127.0.0.1", port) for port in (7000, 7001, 7002, 7003))
 SEEDS = (N1, N2)
 
@@ -54,19 +56,14 @@ def ready(ranges: tuple[tuple[int, int, Address], ...] = MAP) -> ClusterRouter:
 def run_refresh(flow: Flow[Any], answers: dict[Address, Any]) -> tuple[list[Address], Any]:
     """Drive a refresh; a node missing from ``answers`` is down."""
     asked: list[Address] = []
-    value: Any = None
-    error: StoreError | None = None
-    while True:
-        try:
-            batch = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            return asked, stop.value
-        assert batch.node is not None
-        assert batch.commands == (Call(("CLUSTER", "SLOTS")),)
-        assert not batch.write
+
+    def answer(batch: Batch) -> Any:
+        assert batch.commands == (Call(("CLUSTER", "SLOTS")),) and batch.node is not None
         asked.append(batch.node)
-        answer = answers.get(batch.node, StoreConnectionError("refused"))
-        value, error = (None, answer) if isinstance(answer, StoreError) else ([answer], None)
+        reply = answers.get(batch.node, StoreConnectionError("refused"))
+        return reply if isinstance(reply, StoreError) else [reply]
+
+    return asked, play(flow, answer)
 
 
 def test_parse_slots() -> None:

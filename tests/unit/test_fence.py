@@ -16,7 +16,7 @@ from hasession._flows import SessionFlows, _context
 from hasession._ids import IdCodec, SessionId
 from hasession._keys import KeySchema
 from hasession._routing import Discover, Send, StandaloneRouter
-from hasession._sentinel import SentinelRouter
+from hasession._sentinel_router import SentinelRouter
 from hasession._session import Session, state_of
 from hasession._store import Stats
 from hasession._topology import Address

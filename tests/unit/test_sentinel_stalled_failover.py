@@ -18,12 +18,12 @@ from hasession._routing import Discover, Hold, Send
 from hasession._sentinel import (
     Aborted,
     MasterView,
-    SentinelRouter,
     State,
     discover,
     parse_event,
     vouch,
 )
+from hasession._sentinel_router import SentinelRouter
 from hasession._topology import Address
 
 M = Address("10.0.0.1", 6379)  # the master that stalls

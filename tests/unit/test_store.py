@@ -16,7 +16,7 @@ from hasession._commands import Batch, Call
 from hasession._config import Secret
 from hasession._exceptions import StoreConnectionError
 from hasession._routing import Send, StandaloneRouter
-from hasession._sentinel import SentinelRouter
+from hasession._sentinel_router import SentinelRouter
 from hasession._session import Session, StoredSession, state_of
 from hasession._store import Stats, StoreBase, StoreConfig, make_router
 from hasession._topology import Address, Cluster, Sentinel, Standalone
@@ -167,3 +167,19 @@ def test_a_forked_process_draws_other_request_ids_than_its_parent() -> None:
     os.close(read)
     os.waitpid(pid, 0)
     assert len(child) == 16 and child != StoreBase._request_id()
+
+
+class _Own(Session):
+    """A framework's own session class (Flask's and Django's adapters have one)."""
+
+
+@pytest.mark.parametrize("cls", [hasession.SessionStore, hasession.AsyncSessionStore])
+def test_open_builds_the_session_class_asked_for(cls: Any) -> None:
+    store = cls(_config(Standalone(address=Address("127.0.0.1", 1))))
+    made = store.open(None)
+    cookie = store._ctx.ids.sign(store._ctx.ids.new())
+    own = store.open(cookie, cls=_Own)
+    assert type(made) is Session and type(own) is _Own
+    assert state_of(own).sid == store._ctx.ids.verify(cookie)
+    assert state_of(store.open("forged", cls=_Own)).sid is None  # a bad cookie names no session
+    assert (state_of(own).loader is None) == (cls is hasession.AsyncSessionStore)  # sync: lazy load

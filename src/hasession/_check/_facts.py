@@ -14,6 +14,7 @@ __all__ = [
     "NodeFacts",
     "Rule",
     "SentinelFacts",
+    "finding",
     "masters",
     "number",
     "readable",
@@ -87,6 +88,11 @@ class Deployment:
 
 
 Rule = Callable[[Deployment], Iterator[Finding]]
+
+
+def finding(severity: Severity, code: str, subject: str, *, reason: str, fix: str) -> Finding:
+    """A :class:`Finding`, written the way the rules read: what, where, why, and the fix."""
+    return Finding(severity=severity, code=code, subject=subject, reason=reason, fix=fix)
 
 
 def number(value: str | None, default: int = 0) -> int:

@@ -8,6 +8,7 @@ from ._facts import (
     FAILOVER_OVERHEAD_MS,
     Deployment,
     Finding,
+    finding,
     number,
     readable,
 )
@@ -21,19 +22,19 @@ __all__ = ["detection_time", "failover_timeout", "sentinel_group", "sentinels_ag
 def unreadable(deployment: Deployment) -> Iterator[Finding]:
     for node in deployment.nodes:
         if node.error is not None:
-            yield Finding(
-                severity="error",
-                code="node-unreadable",
-                subject=node.address,
+            yield finding(
+                "error",
+                "node-unreadable",
+                node.address,
                 reason=f"could not read this node ({node.error}); its settings were not checked",
                 fix="make it reachable, and allow CONFIG GET and INFO to the user hasession connects as",
             )
     for sentinel in deployment.sentinels:
         if sentinel.error is not None:
-            yield Finding(
-                severity="error",
-                code="sentinel-unreadable",
-                subject=sentinel.address,
+            yield finding(
+                "error",
+                "sentinel-unreadable",
+                sentinel.address,
                 reason=f"this Sentinel did not answer ({sentinel.error}): it cannot vote in a failover",
                 fix="restart it, or remove it from the URL if it was decommissioned",
             )
@@ -47,23 +48,21 @@ def detection_time(deployment: Deployment) -> Iterator[Finding]:
     budget_ms = deployment.hold_budget * 1000
     for subject, setting, value in _detection_settings(deployment):
         if value + FAILOVER_OVERHEAD_MS > budget_ms:
-            yield Finding(
-                severity="error",
-                code="detection-too-slow",
-                subject=subject,
-                reason=(
-                    f"{setting} is {value} ms: a failover takes about {value + FAILOVER_OVERHEAD_MS} ms, "
-                    f"longer than the {deployment.hold_budget:g} s hasession holds a request, "
-                    "so users see errors during every unplanned failover"
-                ),
+            yield finding(
+                "error",
+                "detection-too-slow",
+                subject,
+                reason=f"{setting} is {value} ms: a failover takes about {value + FAILOVER_OVERHEAD_MS} ms, "
+                f"longer than the {deployment.hold_budget:g} s hasession holds a request, "
+                "so users see errors during every unplanned failover",
                 fix=f"set {setting} to 2000-5000, or raise RetryPolicy(hold_budget=...) above "
                 f"{(value + FAILOVER_OVERHEAD_MS) / 1000:g} s",
             )
         elif value < 1000:
-            yield Finding(
-                severity="warning",
-                code="detection-too-fast",
-                subject=subject,
+            yield finding(
+                "warning",
+                "detection-too-fast",
+                subject,
                 reason=f"{setting} is {value} ms: a busy node (a slow command, a fork, a GC pause of "
                 "the host) is failed over for nothing, and each failover can lose unreplicated writes",
                 fix=f"set {setting} to 2000-5000",
@@ -88,20 +87,20 @@ def failover_timeout(deployment: Deployment) -> Iterator[Finding]:
         value = number(sentinel.master["failover-timeout"])
         down_after = number(sentinel.master.get("down-after-milliseconds"), 30000)
         if value > 60000:
-            yield Finding(
-                severity="warning",
-                code="failover-timeout-long",
-                subject=sentinel.address,
+            yield finding(
+                "warning",
+                "failover-timeout-long",
+                sentinel.address,
                 reason=f"failover-timeout is {value} ms: if a promotion fails (the chosen replica dies), "
                 f"Sentinel waits {2 * value / 1000:g} s before trying again, and sessions are "
                 "unavailable all that time",
                 fix="set sentinel failover-timeout to 10000-60000",
             )
         elif value < 3 * down_after:
-            yield Finding(
-                severity="warning",
-                code="failover-timeout-short",
-                subject=sentinel.address,
+            yield finding(
+                "warning",
+                "failover-timeout-short",
+                sentinel.address,
                 reason=f"failover-timeout ({value} ms) is less than 3 x down-after-milliseconds "
                 f"({down_after} ms): a failover may be aborted before the replicas are reconfigured",
                 fix=f"set sentinel failover-timeout to at least {3 * down_after}",
@@ -120,28 +119,28 @@ def sentinel_group(deployment: Deployment) -> Iterator[Finding]:
     known = max(number(s.master.get("num-other-sentinels")) + 1 for s in live)
     quorum = max(number(s.master.get("quorum")) for s in live)
     if known < 3:
-        yield Finding(
-            severity="error",
-            code="too-few-sentinels",
-            subject="deployment",
+        yield finding(
+            "error",
+            "too-few-sentinels",
+            "deployment",
             reason=f"{known} Sentinel(s) monitor the master: a failover needs a majority to vote, "
             "so one Sentinel down (or the one on the master's host) leaves nobody to fail over",
             fix="run 3 or 5 Sentinels, on hosts that fail independently",
         )
     elif known % 2 == 0:
-        yield Finding(
-            severity="warning",
-            code="even-sentinels",
-            subject="deployment",
+        yield finding(
+            "warning",
+            "even-sentinels",
+            "deployment",
             reason=f"{known} Sentinels: an even number tolerates no more failures than {known - 1}",
             fix=f"run {known + 1} Sentinels",
         )
     yield from _quorum(quorum, known)
     if len(deployment.sentinels) < known:
-        yield Finding(
-            severity="warning",
-            code="url-lists-few-sentinels",
-            subject="deployment",
+        yield finding(
+            "warning",
+            "url-lists-few-sentinels",
+            "deployment",
             reason=f"the URL lists {len(deployment.sentinels)} of the {known} Sentinels: if those are "
             "down the application cannot find the master, though others could answer",
             fix="list every Sentinel in the redis+sentinel:// URL",
@@ -151,19 +150,19 @@ def sentinel_group(deployment: Deployment) -> Iterator[Finding]:
 def _quorum(quorum: int, known: int) -> Iterator[Finding]:
     majority = known // 2 + 1
     if quorum > known:
-        yield Finding(
-            severity="error",
-            code="quorum-unreachable",
-            subject="deployment",
+        yield finding(
+            "error",
+            "quorum-unreachable",
+            "deployment",
             reason=f"quorum is {quorum} but only {known} Sentinels exist: the master is never "
             "declared down, so no failover ever happens",
             fix=f"sentinel monitor <name> <host> <port> {majority}",
         )
     elif quorum < majority:
-        yield Finding(
-            severity="warning",
-            code="quorum-below-majority",
-            subject="deployment",
+        yield finding(
+            "warning",
+            "quorum-below-majority",
+            "deployment",
             reason=f"quorum is {quorum} of {known}: a single Sentinel cut off from the master can "
             "start a failover that the others do not need",
             fix=f"sentinel monitor <name> <host> <port> {majority}",
@@ -179,10 +178,10 @@ def sentinels_agree(deployment: Deployment) -> Iterator[Finding]:
             f"(epoch {s.master.get('config-epoch')})"
             for s in live
         )
-        yield Finding(
-            severity="error",
-            code="sentinels-disagree",
-            subject="deployment",
+        yield finding(
+            "error",
+            "sentinels-disagree",
+            "deployment",
             reason=f"the Sentinels disagree on the master: {described}. Clients asking different "
             "Sentinels write to different masters, and one side's writes are lost",
             fix="find the partitioned or stale Sentinel; SENTINEL RESET <name> on it once it is reachable",
@@ -190,10 +189,10 @@ def sentinels_agree(deployment: Deployment) -> Iterator[Finding]:
     for sentinel in live:
         flags = sentinel.master.get("flags", "")
         if "s_down" in flags or "o_down" in flags:
-            yield Finding(
-                severity="error",
-                code="master-down",
-                subject=sentinel.address,
+            yield finding(
+                "error",
+                "master-down",
+                sentinel.address,
                 reason=f"this Sentinel sees the master as down (flags {flags})",
                 fix="look at the master and the network between it and this Sentinel",
             )

@@ -9,10 +9,11 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .._commands import Batch, Flow, Reply, pack
 from .._exceptions import (
+    ConfigurationError,
     FailoverInProgress,
     MasterNotFound,
     NotReplicated,
@@ -24,15 +25,17 @@ from .._exceptions import (
 from .._results import SaveResult, SessionInfo
 from .._retry import RetryState
 from .._routing import Discover, Hold, NoScript, Redirected
-from .._sentinel import SentinelRouter, replica_read
+from .._sentinel import replica_read
+from .._sentinel_router import SentinelRouter
 from .._session import Session, state_of
 from .._store import CANARY_SECONDS, StoreBase, StoreConfig, StoreOptions
+from .._switchover import SwitchoverResult
 from .._topology import Address, ConnectionOptions, Sentinel, Standalone
 from .._transport import IO_ERRORS, Pool, check_hello, decode, io_error, io_errors, settings
 from .._watcher import Watchers
 from ._compat import Guard, Signal, from_thread, lazy, run_blocking, sleep
 from ._connection import Connection, connect
-from ._sentinel_ops import SentinelOps
+from ._switchover import Driver, Switchover
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -41,9 +44,10 @@ __all__ = ["SessionStore"]
 
 log = logging.getLogger("hasession")
 T = TypeVar("T")
+S = TypeVar("S", bound=Session)
 
 
-class SessionStore(SentinelOps, StoreBase):
+class SessionStore(StoreBase):
     """Sessions in Redis (standalone, Sentinel or Cluster) that survive failovers.
 
     Every operation is held and retried through a failover for at most the hold budget
@@ -70,9 +74,16 @@ class SessionStore(SentinelOps, StoreBase):
 
     # -- sessions ----------------------------------------------------------------------------
 
-    def open(self, cookie: str | None) -> Session:
-        """The session a cookie names, not loaded yet (no I/O; a bad cookie gives a new session)."""
-        return Session(self._ctx.ids.verify(cookie), loader=lazy(self.load_into))
+    @overload
+    def open(self, cookie: str | None) -> Session: ...
+    @overload
+    def open(self, cookie: str | None, *, cls: type[S]) -> S: ...
+    def open(self, cookie: str | None, *, cls: type[Session] = Session) -> Session:
+        """The session a cookie names, not loaded yet (no I/O; a bad cookie gives a new session).
+
+        ``cls``: the :class:`Session` subclass to build (a framework's own, as Flask's adapter has).
+        """
+        return cls(self._ctx.ids.verify(cookie), loader=lazy(self.load_into))
 
     def load(self, cookie: str | None, *, budget: float | None = None) -> Session:
         """The session a cookie names, loaded (one round trip; none for a missing or bad cookie)."""
@@ -89,7 +100,12 @@ class SessionStore(SentinelOps, StoreBase):
 
     def save(self, session: Session, *, budget: float | None = None) -> SaveResult:
         """Write what the request changed (often nothing) and say what to do with the cookie."""
-        return self._run(self._ctx.save(state_of(session), self._now_ms(), self._request_id()), budget)
+        state = state_of(session)
+        untouched = self._ctx.untouched(state)
+        if untouched is not None:  # nothing to write: no clock, request id or flow
+            self.stats.operations += 1
+            return untouched
+        return self._run(self._ctx.save(state, self._now_ms(), self._request_id()), budget)
 
     def sessions_of(self, user_id: str, *, budget: float | None = None) -> list[SessionInfo]:
         """The live sessions of a user."""
@@ -110,6 +126,27 @@ class SessionStore(SentinelOps, StoreBase):
             if info.public_id != spared:
                 count += self.revoke(info.public_id, user_id=user_id, budget=budget)
         return count
+
+    def switchover(self, *, timeout: float = 10.0, pause_ms: int = 3000) -> SwitchoverResult:
+        """Move the master to a replica without losing an acknowledged write (Sentinel only).
+
+        Writes pause on the old master until a fully caught-up replica is promoted; this
+        store's requests wait (held) and then continue on the new master. See
+        :mod:`hasession._switchover` for the steps and why each is needed.
+        """
+        if not isinstance(self._router, SentinelRouter):
+            raise ConfigurationError("switchover() needs a Sentinel topology")
+        if not self._watching:  # replicated durability needs their read lease to name the master
+            self._start_watchers()
+        driver = Driver(
+            router=self._router,
+            guard=self._guard,
+            news=self._news,
+            send=self._send,
+            discover=self._discover,
+            drop=self._drop,
+        )
+        return Switchover(driver).run(timeout=timeout, pause_ms=pause_ms)
 
     def close(self) -> None:
         """Stop the Sentinel watchers and close every connection."""
@@ -190,7 +227,9 @@ class SessionStore(SentinelOps, StoreBase):
     def _after_news(self) -> None:
         """A watcher changed the router: re-plan held operations, drop connections to old masters."""
         self._news.notify()
-        self._drop(self._stale())
+        with self._guard:
+            stale = self._router.stale()
+        self._drop(stale)
 
     def _check_canary(self) -> None:
         """One quick try at the canary; housekeeping never holds or fails a request."""

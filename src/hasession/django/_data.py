@@ -25,7 +25,7 @@ class SessionData(Session):
     @classmethod
     def named(cls, store: SessionStore | AsyncSessionStore, key: str | None) -> SessionData:
         """The session ``key`` names, not loaded (no I/O; a forged or malformed key names none)."""
-        return cls(state_of(store.open(key)).sid)
+        return store.open(key, cls=cls)
 
     @classmethod
     def read(cls, store: SessionStore, key: str | None) -> SessionData:

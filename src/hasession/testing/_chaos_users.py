@@ -9,6 +9,10 @@ step runs two requests of the user at once, as a browser does: ``a`` increments 
 
 During a partition some users are moved to the master's side: their requests go straight to the isolated
 master (its own address, not through the cut proxy), as the app servers on that side of the split would.
+
+The fault tests (``tests/failover``) use the same crowd for one fault at a time: ``with Crowd(...) as crowd``
+starts the users, :meth:`Crowd.fault` records the fault's window, and :meth:`Crowd.assert_unharmed` stops the
+users and judges what they saw with the campaign's :class:`~hasession.testing.chaos.Checker`.
 """
 
 from __future__ import annotations
@@ -19,18 +23,25 @@ import contextlib
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 
 from .._async.store import AsyncSessionStore
 from .._session import Session
 from .._sync.store import SessionStore
-from ._chaos_history import History, Op
+from ._chaos_check import Checker, Verdict
+from ._chaos_history import FaultRecord, History, Op
+from ._chaos_schedule import FaultEvent
+from ._wait import wait_until
 
 __all__ = ["ChaosUser", "Crowd"]
 
 _JOIN_TIMEOUT = 60.0
+#: Requests a user has in flight at once (streams ``a`` and ``b``): what a lossy fault may lose of it.
+IN_FLIGHT = 2
+T = TypeVar("T")
 
 
 @dataclass(eq=False, slots=True)
@@ -43,6 +54,8 @@ class ChaosUser:
     driver: str
     next_b: int = 1
     side: bool = False
+    #: Acknowledged ``a`` requests (only the user's ``a`` requests, one at a time, change it).
+    steps: int = 0
 
 
 class _Stores:
@@ -67,12 +80,21 @@ class Crowd:
     :param options: the store options (``secret_keys``, ``durability``, ``retry``, ...).
     :param history: where every request is recorded.
     :param think: seconds a user waits between two steps.
+    :param place: called with a new session's index and public id at enrollment; a session it refuses is
+        left and another one drawn (to put users' sessions on a chosen Cluster node).
     """
 
     def __init__(
-        self, url: str, *, users: int, options: dict[str, Any], history: History, think: float = 0.01
+        self,
+        url: str,
+        *,
+        users: int,
+        options: dict[str, Any],
+        history: History | None = None,
+        think: float = 0.01,
+        place: Callable[[int, str], bool] | None = None,
     ) -> None:
-        self.history = history
+        self.history = History() if history is None else history
         self.options = options
         self.think = think
         self._stop = threading.Event()
@@ -83,7 +105,9 @@ class Crowd:
         self._side: _Stores | None = None
         self._threads: list[threading.Thread] = []
         self._tasks: concurrent.futures.Future[list[None]] | None = None
-        self.users = [self._enroll(i) for i in range(users)]
+        self._closed = self._read_back = False
+        self._started = 0.0
+        self.users = [self._enroll(i, place) for i in range(users)]
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
@@ -97,6 +121,7 @@ class Crowd:
                 thread.daemon = True
                 thread.start()
                 self._threads.append(thread)
+        self._started = time.monotonic()
         async_users = [u for u in self.users if u.driver == "async"]
         self._tasks = asyncio.run_coroutine_threadsafe(self._gather(async_users), self._loop)
 
@@ -110,7 +135,10 @@ class Crowd:
                 self._tasks.result(_JOIN_TIMEOUT)
 
     def close(self) -> None:
-        """Stop the users and close every store and the loop."""
+        """Stop the users and close every store and the loop (once; later calls do nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         self.stop()
         self.leave_side()
         self.main.close()
@@ -118,9 +146,81 @@ class Crowd:
         self._loop_thread.join(_JOIN_TIMEOUT)
         self._loop.close()
 
+    def __enter__(self) -> Crowd:
+        """Start every user; returns once each has had a first request acknowledged."""
+        self.start()
+        self.progress(1)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
     def steps(self) -> int:
         """Requests recorded so far."""
         return len(self.history.ops)
+
+    def progress(
+        self, steps: int, *, users: Sequence[ChaosUser] | None = None, timeout: float = 30.0
+    ) -> None:
+        """Wait until each user (of ``users``, default all) has ``steps`` more ``a`` requests acknowledged."""
+        group = list(self.users if users is None else users)
+        targets = [user.steps + steps for user in group]
+        wait_until(
+            lambda: all(user.steps >= target for user, target in zip(group, targets, strict=True)),
+            timeout=timeout,
+            message=f"{len(group)} users to have {steps} more requests acknowledged",
+        )
+
+    def stat(self, name: str) -> float:
+        """A counter of :class:`~hasession.Stats`, summed over the crowd's sync and async store."""
+        return float(getattr(self.main.sync.stats, name) + getattr(self.main.asyncs.stats, name))
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine of the async store (``crowd.main.asyncs``) on the crowd's loop, and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(_JOIN_TIMEOUT)
+
+    # -- one fault at a time (the fault tests) -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def fault(self, kind: str, *, users: Sequence[int] = ()) -> Iterator[None]:
+        """Record the window of a fault the caller injects in the block; ``kind`` as in the schedule
+        (``"kill"``, ``"partition"``, ...), ``users`` sent to the master's side of a partition."""
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            event = FaultEvent(at=0.0, kind=kind, lane="data", side_users=tuple(users))
+            self.history.fault(FaultRecord(event=event, start=start, end=time.monotonic()))
+
+    def verdict(self, *, lossy: bool = False, users: Sequence[ChaosUser] | None = None) -> Verdict:
+        """Stop the users, read every session once more (once), and check the history of ``users``
+        (default: all).
+
+        :param lossy: the recorded faults may lose acknowledged writes by design (asynchronous replication):
+            losses they explain are counted (``async_lost``), not violations. Otherwise none is allowed.
+        """
+        self.stop()
+        if not self._read_back:
+            self._read_back = True
+            self.final_reads()
+        checked = {user.index for user in (self.users if users is None else users)}
+        owners = [user.owner for user in self.users]
+        durability = "async" if lossy else "replicated"
+        checker = Checker(owners=owners, durability=durability, started=self._started)
+        return checker.check([op for op in self.history.ops if op.user in checked], self.history.faults)
+
+    def assert_unharmed(self, *, lossy: bool = False) -> Verdict:
+        """:meth:`verdict`, asserting what the users saw: no error, no lost session, no other user's data, no
+        value that no request wrote (a write applied twice), and no acknowledged write lost; with ``lossy``,
+        at most one lost per request in flight when the fault hit (:data:`IN_FLIGHT` per user)."""
+        verdict = self.verdict(lossy=lossy)
+        described = "\n".join([verdict.summary(), *(v.describe() for v in verdict.violations[:20])])
+        assert verdict.ok, described
+        lost = sum(verdict.async_lost.values())
+        assert lost <= IN_FLIGHT * len(self.users), described
+        return verdict
 
     # -- partitions ----------------------------------------------------------------------------------------
 
@@ -148,13 +248,16 @@ class Crowd:
 
     # -- internals -----------------------------------------------------------------------------------------
 
-    def _enroll(self, index: int) -> ChaosUser:
+    def _enroll(self, index: int, place: Callable[[int, str], bool] | None) -> ChaosUser:
         owner = f"owner-{index}-{secrets.token_hex(4)}"
-        session = self.main.sync.open(None)
-        session.update(owner=owner, count=0, b=0)
-        cookie = self.main.sync.save(session).value
-        if cookie is None:
-            raise RuntimeError("the store did not return a cookie for a new session")
+        while True:
+            session = self.main.sync.open(None)
+            session.update(owner=owner, count=0, b=0)
+            cookie = self.main.sync.save(session).value
+            if cookie is None:
+                raise RuntimeError("the store did not return a cookie for a new session")
+            if place is None or place(index, str(self.main.sync.public_id(self.main.sync.open(cookie)))):
+                break
         return ChaosUser(
             index=index, owner=owner, cookie=cookie, driver="async" if index % 2 == 0 else "sync"
         )
@@ -232,6 +335,8 @@ class _Request:
 
     def _record(self, outcome: str, exc: BaseException | None = None) -> None:
         seen = self.seen if self.seen is not None and not self.seen.new else None
+        if outcome == "ok" and self.stream == "a" and self.wrote is not None:
+            self.user.steps += 1
         self.history.add(
             Op(
                 user=self.user.index,

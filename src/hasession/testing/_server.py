@@ -6,19 +6,19 @@ import atexit
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import quote
 
 import redis
 
 from ._node import Node, data_node_defaults
+from ._started import Started
 from ._tls import TLSFiles
 from ._workdir import make_workdir, remove_workdir
 
 __all__ = ["RedisServer"]
 
 
-class RedisServer:
+class RedisServer(Started):
     """A real standalone ``redis-server`` in a temporary folder, for tests.
 
     Use it as a context manager (``with RedisServer() as srv: ...``) or call :meth:`start` and :meth:`stop`.
@@ -55,14 +55,6 @@ class RedisServer:
 
     def __repr__(self) -> str:
         return f"<RedisServer {self.url if self._node and self._node.running else 'stopped'}>"
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def node(self) -> Node:

@@ -6,13 +6,13 @@ import atexit
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import TypeVar
 
 import redis
 
 from ._node import Node, NodeKind, log_tails
 from ._proxyctl import ProxyProcess
+from ._started import Started
 from ._tls import TLSFiles
 from ._workdir import make_workdir, remove_workdir
 
@@ -21,7 +21,7 @@ __all__ = ["LocalTopology"]
 TopologyT = TypeVar("TopologyT", bound="LocalTopology")
 
 
-class LocalTopology:
+class LocalTopology(Started):
     """Base class of :class:`SentinelTopology` and :class:`ClusterTopology`: Redis processes started
     on this machine. (:data:`hasession.Topology` is something else: where a store's Redis is.)
 
@@ -44,14 +44,6 @@ class LocalTopology:
         self._all_nodes: list[Node] = []
         #: Seconds the last :meth:`start` took, from nothing running to ready.
         self.startup_seconds: float | None = None
-
-    def __enter__(self: TopologyT) -> TopologyT:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def workdir(self) -> Path:
