@@ -44,7 +44,10 @@ def test_a_topology_that_fails_to_start_stops_what_it_started() -> None:
 
 
 CHILD = """
-import json, sys
+import json, signal, sys
+# The test process a user stops with Ctrl-C. A shell that starts a job in the background without job control
+# (`nohup make test &`, some CI runners) hands SIGINT down ignored, and Python then leaves it ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from hasession.testing import SentinelTopology
 topology = SentinelTopology(replicas=1, sentinels=1, proxied=True, tmpdir=sys.argv[2]).start()
 pids = [node.pid for node in topology.nodes + topology.sentinels]
