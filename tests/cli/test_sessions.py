@@ -162,3 +162,14 @@ def test_sessions_through_sentinel_after_a_failover(hasession_redis_sentinel: An
     listed = as_json("sessions", "list", hasession_redis_sentinel.url)  # asks Sentinel for the current master
     assert {s["public_id"] for s in listed["sessions"]} == {p for _, p in made}
     assert as_json("stats", hasession_redis_sentinel.url)["sessions"] == 3
+
+
+@pytest.mark.parametrize("action", ["show", "revoke"])
+def test_a_public_id_that_begins_with_a_dash_is_an_argument(action: str) -> None:
+    """One public id in 64 begins with ``-`` (base64url); argparse took it for an unknown option."""
+    from hasession._cli import parser
+
+    public_id = "-KoLf2Nn.t6ebVokALxNEFdkACzAqYhfq4zTuVzd3t_GOleCHOj0"
+    args = parser().parse_args(["sessions", action, "redis://127.0.0.1:1", public_id, "--json"])
+    assert args.public_id == public_id
+    assert args.json

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
+from typing import Any
 
 from .._exceptions import ConfigurationError, StoreError
 from ._common import CLI_EXTRA, CommandError
@@ -21,11 +23,27 @@ __all__ = ["COMMANDS", "main", "parser"]
 COMMANDS = ["demo", "drill", "switchover", "check", "sessions", "stats", "chaos"]
 
 
+#: A session's public id (``tag.hash``, base64url): it may begin with ``-``.
+_PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse takes any word that begins with ``-`` for an option, so a public id such as
+    ``-KoLf2Nn.t6eb...`` (one in 64 begins so) was refused as an unknown one. A word shaped like a
+    public id is an argument here (no option has a dot; ``-1.5`` was an argument already). Every
+    subcommand's parser is of this class (``add_subparsers`` uses the parent's)."""
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        if _PUBLIC_ID.fullmatch(arg_string):
+            return None
+        return super()._parse_optional(arg_string)
+
+
 def parser() -> argparse.ArgumentParser:
     """The ``hasession`` argument parser, with every command of :data:`COMMANDS`."""
     from .. import __version__
 
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="hasession",
         description="Redis sessions that survive failovers: try a failover locally (demo), rehearse one "
         "on your deployment (drill), move a master without losing a write (switchover), or run a randomized "
