@@ -21,6 +21,8 @@ from hasession._session import Session, state_of
 from hasession._store import Stats
 from hasession._topology import Address
 
+from ._flows import drive as drive_batches
+
 T = TypeVar("T")
 NOW = 1_700_000_000_000
 EXPIRES = NOW + 3_600_000
@@ -89,17 +91,8 @@ def stored_hash(ctx: SessionFlows, sid: SessionId, count: int, version: int) -> 
 
 
 def drive(flow: Flow[T], *replies: Any) -> tuple[list[Batch], T]:
-    batches: list[Batch] = []
-    pending = list(replies)
-    try:
-        batch = next(flow)
-        while True:
-            batches.append(batch)
-            assert pending, f"unexpected batch: {batch}"
-            batch = flow.send([pending.pop(0)])
-    except StopIteration as stop:
-        assert not pending, f"{len(pending)} replies unused"
-        return batches, stop.value
+    """:func:`tests.unit._flows.drive`, each batch answered by one reply."""
+    return drive_batches(flow, *([reply] for reply in replies))
 
 
 def saved(ctx: SessionFlows, sid: SessionId, version: int) -> None:
