@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from hasession._commands import Batch, Call, Flow
-from hasession._exceptions import StoreConnectionError, StoreError
+from hasession._exceptions import StoreConnectionError
 from hasession._routing import Discover, Hold, Send
 from hasession._sentinel import (
     Aborted,
@@ -25,6 +25,8 @@ from hasession._sentinel import (
 )
 from hasession._sentinel_router import SentinelRouter
 from hasession._topology import Address
+
+from ._play import play
 
 M = Address("10.0.0.1", 6379)  # the master that stalls
 R = Address("10.0.0.2", 6380)  # the replica the leader promotes
@@ -66,23 +68,17 @@ LEADER_WAITING: Answers = {
 
 def run(flow: Flow[Any], sentinels: Answers, roles: dict[Address, Any]) -> Any:
     """Drive a discovery flow against the Sentinels' answers and the nodes' ``ROLE``."""
-    value: Any = None
-    error: StoreError | None = None
-    while True:
-        try:
-            batch = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            return stop.value
+
+    def answer(batch: Batch) -> Any:
         node = batch.node
-        assert node is not None
-        value, error = None, None
         if len(batch.commands) == 2 and node in sentinels:  # get-master-addr-by-name + SENTINEL MASTER
             named, reply = sentinels[node]
-            value = [[named.host.encode(), str(named.port).encode()], reply]
-        elif len(batch.commands) == 1 and node in roles:
-            value = [roles[node]]
-        else:
-            error = StoreConnectionError(f"{node} is down")
+            return [[named.host.encode(), str(named.port).encode()], reply]
+        if len(batch.commands) == 1 and node in roles:
+            return [roles[node]]
+        return StoreConnectionError(f"{node} is down")
+
+    return play(flow, answer)
 
 
 def stalled_router() -> SentinelRouter:
