@@ -201,3 +201,18 @@ def test_a_fault_that_never_returned_is_a_violation() -> None:
     verdict = check([*counting(1, 2)], [hung])
     assert kinds(verdict) == ["hung-fault"]
     assert "switchover hung" in verdict.violations[0].describe()
+
+
+def test_async_mode_counts_apart_what_the_isolated_side_of_a_partition_wrote() -> None:
+    split = fault("partition", 2.5, 9.0, duration=4.0, outage=4.0, side_users=(0,))
+    side_writes = [
+        *counting(1, 2),
+        op(3, driver="sync-side", count=2, wrote=3),
+        op(4, driver="sync-side", count=3, wrote=4),
+    ]
+    verdict = check([*side_writes, op(10, "final", count=2)], [split], durability="async")
+    assert verdict.ok, verdict.violations
+    assert verdict.async_lost == {"partition, written on the isolated side": 2}
+    # a write the majority side had acknowledged before the split is a partition's loss, not the split brain's
+    mixed = [*counting(1, 2, 3), op(3, driver="sync-side", count=3, wrote=4), op(10, "final", count=2)]
+    assert check(mixed, [split], durability="async").async_lost == {"partition": 2}

@@ -52,6 +52,9 @@ LOSSY_BY_DESIGN = frozenset({"kill", "pause-long", "partition", "restart-master"
 MASTER_GONE = frozenset({"kill", "partition"})
 #: Raw failovers: their async-mode loss is bounded.
 RAW_FAILOVERS = frozenset({"sentinel-failover", "cluster-failover"})
+#: How ``Verdict.async_lost`` names writes acknowledged on the isolated side of a partition and lost with the
+#: isolated master (the split brain of ``async`` durability without ``min-replicas-to-write``).
+ISOLATED_SIDE_WRITES = "partition, written on the isolated side"
 _KEYS = {"count": "a", "b": "b"}
 
 
@@ -223,10 +226,11 @@ class _UserCheck:
                 if self._isolated_read(op, [entry for entry in live if -entry[0] > seen]):
                     self.verdict.allowed["stale read on the isolated side of a partition"] += 1
                     continue
-                lost, last_lost = -live[0][0] - seen, 0.0
+                lost, last_lost, isolated = -live[0][0] - seen, 0.0, True
                 while live and -live[0][0] > seen:
-                    last_lost = max(last_lost, heapq.heappop(live)[1])
-                self._loss(op, key, seen, lost, last_lost)
+                    _, end, side = heapq.heappop(live)
+                    last_lost, isolated = max(last_lost, end), isolated and side
+                self._loss(op, key, seen, lost, last_lost, isolated=isolated)
 
     def _advance(self, key: str, until: float) -> None:
         acks, index = self.acks[key], self.next_ack[key]
@@ -251,9 +255,11 @@ class _UserCheck:
         if seen > tried:
             self._violation("phantom-write", op, f"{key}={seen} but no request had tried above {tried}")
 
-    def _loss(self, op: Op, key: str, seen: int, amount: int, last_lost: float) -> None:
+    def _loss(self, op: Op, key: str, seen: int, amount: int, last_lost: float, *, isolated: bool) -> None:
         """``amount`` acknowledged values of ``key`` above ``seen`` are missing; the last was acknowledged at
-        ``last_lost``, so whatever lost them happened between then and this read."""
+        ``last_lost``, so whatever lost them happened between then and this read. ``isolated``: every one
+        of them was acknowledged on the isolated side of a partition (counted apart: the split brain of
+        ``async`` durability, not writes in flight)."""
         kind = "lost-write" if op.stream == "final" else "stale-read"
         detail = (
             f"{key}={seen}, {amount} below a value acknowledged at "
@@ -264,8 +270,11 @@ class _UserCheck:
             return
         fault = self._data_fault_between(last_lost - self.checker.lag_grace, op.start)
         if fault is not None and fault.event.kind in LOSSY_BY_DESIGN | RAW_FAILOVERS:
-            self.verdict.async_lost[fault.event.kind] += amount
-            self.verdict.allowed[f"async {kind} after {fault.event.kind}"] += 1
+            cause = fault.event.kind
+            if cause == "partition" and isolated:
+                cause = ISOLATED_SIDE_WRITES
+            self.verdict.async_lost[cause] += amount
+            self.verdict.allowed[f"async {kind} after {cause}"] += 1
             return
         self._violation(kind, op, detail + " (not attributable to a fault that may lose writes)")
 
